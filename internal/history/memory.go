@@ -1,0 +1,177 @@
+package history
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// scanChunk is how many updates Scan copies per lock acquisition, so that a
+// long replay never holds the store's lock for long.
+const scanChunk = 256
+
+// Memory is an in-process Store bounded by its Retention. It keeps nothing
+// across restarts.
+type Memory struct {
+	retention Retention
+	now       func() time.Time
+
+	mu     sync.Mutex
+	sink   Sink
+	closed bool
+	// buf holds the retained updates in Seq order: buf[head:] then buf[:head]
+	// would be a ring; we use a simple slice with an offset that is compacted
+	// when half of it is dead, which keeps Append amortised O(1).
+	buf []*Update
+	off int
+	ids map[string]uint64 // id -> earliest retained Seq with that id
+	seq uint64
+}
+
+// NewMemory returns an empty in-memory store. now may be nil (time.Now).
+func NewMemory(r Retention, now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{retention: r, now: now, ids: make(map[string]uint64)}
+}
+
+// Start implements Store.
+func (m *Memory) Start(sink Sink) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sink = sink
+	return nil
+}
+
+// Append implements Store.
+func (m *Memory) Append(ctx context.Context, u *Update) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.seq++
+	u.Seq = m.seq
+	if u.Time.IsZero() {
+		u.Time = m.now()
+	}
+	m.buf = append(m.buf, u)
+	if _, dup := m.ids[u.ID]; !dup {
+		m.ids[u.ID] = u.Seq
+	}
+	m.evictLocked()
+	if m.sink != nil {
+		m.sink(u)
+	}
+	return nil
+}
+
+func (m *Memory) evictLocked() {
+	live := m.buf[m.off:]
+	drop := 0
+	if m.retention.MaxUpdates > 0 && uint64(len(live)) > m.retention.MaxUpdates {
+		drop = len(live) - int(m.retention.MaxUpdates)
+	}
+	if m.retention.MaxAge > 0 {
+		cutoff := m.now().Add(-m.retention.MaxAge)
+		for drop < len(live) && live[drop].Time.Before(cutoff) {
+			drop++
+		}
+	}
+	for _, u := range live[:drop] {
+		if m.ids[u.ID] == u.Seq {
+			delete(m.ids, u.ID)
+		}
+	}
+	for i := m.off; i < m.off+drop; i++ {
+		m.buf[i] = nil
+	}
+	m.off += drop
+	if m.off > 1024 && m.off*2 > len(m.buf) {
+		n := copy(m.buf, m.buf[m.off:])
+		clear(m.buf[n:])
+		m.buf = m.buf[:n]
+		m.off = 0
+	}
+}
+
+// Lookup implements Store.
+func (m *Memory) Lookup(_ context.Context, id string) (uint64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, false, ErrClosed
+	}
+	m.evictLocked()
+	seq, ok := m.ids[id]
+	return seq, ok, nil
+}
+
+// Scan implements Store.
+func (m *Memory) Scan(ctx context.Context, after, until uint64, fn func(*Update) error) error {
+	chunk := make([]*Update, 0, scanChunk)
+	for after < until {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk = chunk[:0]
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return ErrClosed
+		}
+		live := m.buf[m.off:]
+		// Seqs are contiguous in buf: live[i].Seq == first+i.
+		if len(live) > 0 {
+			first := live[0].Seq
+			start := 0
+			if after >= first {
+				start = int(after - first + 1)
+			}
+			for i := start; i < len(live) && len(chunk) < scanChunk && live[i].Seq <= until; i++ {
+				chunk = append(chunk, live[i])
+			}
+		}
+		m.mu.Unlock()
+		if len(chunk) == 0 {
+			return nil
+		}
+		for _, u := range chunk {
+			if err := fn(u); err != nil {
+				return err
+			}
+		}
+		after = chunk[len(chunk)-1].Seq
+	}
+	return nil
+}
+
+// LastSeq implements Store.
+func (m *Memory) LastSeq() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seq
+}
+
+// Ready implements Store.
+func (m *Memory) Ready(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close implements Store.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.buf, m.ids = nil, nil
+	return nil
+}

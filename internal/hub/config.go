@@ -1,0 +1,71 @@
+package hub
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+// Defaults for Config fields, with the reasons for their values.
+const (
+	// DefaultHeartbeat is the idle interval after which a comment line is sent
+	// on a stream, short enough to keep proxies and load balancers from
+	// closing idle connections (most default to 60s).
+	DefaultHeartbeat = 40 * time.Second
+	// DefaultWriteTimeout caps the lifetime of one subscription, so that
+	// clients reconnect (and re-authenticate) regularly.
+	DefaultWriteTimeout = 600 * time.Second
+	// DefaultDispatchTimeout is the longest one write to one subscriber may
+	// take before the subscriber is considered stuck and disconnected.
+	DefaultDispatchTimeout = 5 * time.Second
+	// DefaultMaxBodySize caps a publish request body (1 MiB, as the reference hub).
+	DefaultMaxBodySize = 1 << 20
+	// DefaultQueueSize is how many updates may wait for one subscriber before
+	// it is disconnected as too slow (it resumes from history).
+	DefaultQueueSize = 4096
+	// Path is where the hub is served.
+	Path = "/.well-known/mercure"
+	// MetadataPath is where the RFC 9728 protected-resource metadata is served.
+	MetadataPath = "/.well-known/oauth-protected-resource" + Path
+)
+
+// Config configures a Hub. The zero value of every duration and size field
+// means "use the default" unless its comment says otherwise.
+type Config struct {
+	// Store is the history and delivery path. Required.
+	Store history.Store
+	// PublisherVerifier verifies publishers' tokens; nil means nobody can publish.
+	PublisherVerifier *token.Verifier
+	// SubscriberVerifier verifies subscribers' tokens; nil means only anonymous
+	// subscribers are possible (and only when Anonymous is set).
+	SubscriberVerifier *token.Verifier
+	// Anonymous lets subscribers without a token receive public updates.
+	Anonymous bool
+	// ResourceIdentifier pins the `aud` that draft-08 access tokens must carry
+	// and the `resource` of the metadata; "" derives it from each request
+	// (scheme://host + Path).
+	ResourceIdentifier string
+	// CORSOrigins are the origins allowed to use the hub from a browser ("*" allowed).
+	CORSOrigins []string
+	// PublishOrigins are the origins allowed to publish with the cookie ("*"
+	// and wildcards such as "https://*.example.com" allowed).
+	PublishOrigins []string
+	// Heartbeat is the idle interval between comment lines; negative disables.
+	Heartbeat time.Duration
+	// WriteTimeout is the maximum lifetime of one subscription; negative = none.
+	WriteTimeout time.Duration
+	// DispatchTimeout is the maximum time to write one batch to one subscriber.
+	DispatchTimeout time.Duration
+	// MaxBodySize caps a publish body in bytes; larger gets 413.
+	MaxBodySize int64
+	// QueueSize is the per-subscriber queue bound.
+	QueueSize int
+	// Subscriptions enables subscription events and the subscriptions API.
+	Subscriptions bool
+	// Logger receives the hub's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
