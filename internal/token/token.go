@@ -66,3 +66,8 @@ type Claims struct {
 	Issuer   string
 	ClientID string
 }
+
+// Verifier verifies tokens presented to a hub. Its methods are in verify.go.
+type Verifier struct {
+	cfg VerifierConfig
+}

