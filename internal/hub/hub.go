@@ -6,18 +6,21 @@ package hub
 import (
 	"context"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
 // end it with Shutdown then Close.
 type Hub struct {
-	cfg Config
+	cfg     Config
+	metrics *prometheus.Registry
 }
 
 // New validates cfg, applies defaults and returns a hub that delivers the
 // updates of cfg.Store. It calls cfg.Store.Start.
 func New(cfg Config) (*Hub, error) {
-	h := &Hub{cfg: cfg}
+	h := &Hub{cfg: cfg, metrics: prometheus.NewRegistry()}
 	return h, nil
 }
 
@@ -33,3 +36,6 @@ func (h *Hub) Shutdown(ctx context.Context) error { return nil }
 
 // Close releases the hub's background goroutines. It does not close the store.
 func (h *Hub) Close() error { return nil }
+
+// Gatherer returns the hub's private Prometheus registry, for a /metrics endpoint.
+func (h *Hub) Gatherer() prometheus.Gatherer { return h.metrics }
