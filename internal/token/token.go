@@ -8,6 +8,8 @@ package token
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Format is the shape of a token.
@@ -67,7 +69,13 @@ type Claims struct {
 	ClientID string
 }
 
-// Verifier verifies tokens presented to a hub. Its methods are in verify.go.
+// Verifier verifies tokens presented to a hub. It is safe for concurrent use.
+// Create one with NewVerifier; its methods are in verify.go.
 type Verifier struct {
-	cfg VerifierConfig
+	cfg    VerifierConfig
+	alg    string
+	key    any // parsed cfg.Key; nil when only the JWKS supplies keys
+	parser *jwt.Parser
+	now    func() time.Time
+	cache  *verifiedCache // nil when caching is off
 }
