@@ -25,7 +25,11 @@ type Memory struct {
 	buf []*Update
 	off int
 	ids map[string]uint64 // id -> earliest retained Seq with that id
-	seq uint64
+	// dups holds, for ids appended more than once, the later retained Seqs in
+	// order, so that evicting the earliest one leaves the next findable
+	// (PROTOCOL.md item 45).
+	dups map[string][]uint64
+	seq  uint64
 }
 
 // NewMemory returns an empty in-memory store. now may be nil (time.Now).
@@ -33,7 +37,7 @@ func NewMemory(r Retention, now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{retention: r, now: now, ids: make(map[string]uint64)}
+	return &Memory{retention: r, now: now, ids: make(map[string]uint64), dups: make(map[string][]uint64)}
 }
 
 // Start implements Store.
@@ -60,7 +64,9 @@ func (m *Memory) Append(ctx context.Context, u *Update) error {
 		u.Time = m.now()
 	}
 	m.buf = append(m.buf, u)
-	if _, dup := m.ids[u.ID]; !dup {
+	if _, dup := m.ids[u.ID]; dup {
+		m.dups[u.ID] = append(m.dups[u.ID], u.Seq)
+	} else {
 		m.ids[u.ID] = u.Seq
 	}
 	m.evictLocked()
@@ -82,8 +88,20 @@ func (m *Memory) evictLocked() {
 			drop++
 		}
 	}
+	// Eviction goes in Seq order, so the evicted update is always its id's
+	// earliest retained one.
 	for _, u := range live[:drop] {
-		if m.ids[u.ID] == u.Seq {
+		if m.ids[u.ID] != u.Seq {
+			continue
+		}
+		if later := m.dups[u.ID]; len(later) > 0 {
+			m.ids[u.ID] = later[0]
+			if len(later) == 1 {
+				delete(m.dups, u.ID)
+			} else {
+				m.dups[u.ID] = later[1:]
+			}
+		} else {
 			delete(m.ids, u.ID)
 		}
 	}
@@ -124,6 +142,8 @@ func (m *Memory) Scan(ctx context.Context, after, until uint64, fn func(*Update)
 			m.mu.Unlock()
 			return ErrClosed
 		}
+		// Like Lookup, honour retention by age even when nobody appended since.
+		m.evictLocked()
 		live := m.buf[m.off:]
 		// Seqs are contiguous in buf: live[i].Seq == first+i.
 		if len(live) > 0 {
@@ -172,6 +192,6 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.buf, m.ids = nil, nil
+	m.buf, m.ids, m.dups = nil, nil, nil
 	return nil
 }
