@@ -38,13 +38,14 @@ type Cache struct {
 }
 
 type cacheShard struct {
-	mu    sync.RWMutex
-	cur   map[uint64]cacheEntry
-	prev  map[uint64]cacheEntry
-	limit int // entries per generation
+	mu     sync.RWMutex
+	cur    map[uint64]cacheEntry
+	prev   map[uint64]cacheEntry
+	limit  int    // entries per generation
+	misses uint64 // lookups that ran the matcher; guarded by mu
 	// Pad to two cache lines so that neighbouring shards' locks do not
 	// share a line (or an adjacent-line prefetch pair).
-	_ [128 - (unsafe.Sizeof(sync.RWMutex{})+2*unsafe.Sizeof(map[uint64]cacheEntry(nil))+unsafe.Sizeof(int(0)))%128]byte
+	_ [128 - (unsafe.Sizeof(sync.RWMutex{})+2*unsafe.Sizeof(map[uint64]cacheEntry(nil))+unsafe.Sizeof(int(0))+unsafe.Sizeof(uint64(0)))%128]byte
 }
 
 // cacheEntry is one memoised result. The map key is a 64-bit hash of
@@ -99,7 +100,7 @@ func (c *Cache) Match(s *Selector, topic string) bool {
 	sh.mu.RUnlock()
 	if ok && e.id == s.id && e.topic == topic {
 		if inPrev {
-			sh.store(h, e)
+			sh.store(h, e, false)
 		}
 		return e.matched
 	}
@@ -108,14 +109,17 @@ func (c *Cache) Match(s *Selector, topic string) bool {
 	// Match outside the lock: concurrent misses on one key compute the same
 	// result and the last store wins.
 	m := s.Match(topic)
-	sh.store(h, cacheEntry{id: s.id, topic: topic, matched: m})
+	sh.store(h, cacheEntry{id: s.id, topic: topic, matched: m}, true)
 	return m
 }
 
 // store puts e in the current generation, starting a new generation first
-// when the current one is full.
-func (sh *cacheShard) store(h uint64, e cacheEntry) {
+// when the current one is full. miss tells a fresh result from a promotion.
+func (sh *cacheShard) store(h uint64, e cacheEntry, miss bool) {
 	sh.mu.Lock()
+	if miss {
+		sh.misses++
+	}
 	if _, ok := sh.cur[h]; !ok && len(sh.cur) >= sh.limit {
 		sh.prev = sh.cur
 		sh.cur = make(map[uint64]cacheEntry, sh.limit)
@@ -141,6 +145,23 @@ func (c *Cache) Len() int {
 				n++
 			}
 		}
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Misses returns how many lookups ran the matcher because the cache had no
+// result (lookups of "*" and exact selectors, and of topics too long to
+// cache, are not counted). It is meant for tests and metrics.
+func (c *Cache) Misses() uint64 {
+	if c == nil {
+		return 0
+	}
+	var n uint64
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += sh.misses
 		sh.mu.RUnlock()
 	}
 	return n
