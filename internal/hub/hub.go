@@ -5,37 +5,248 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/token"
 )
+
+// ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
+var ErrInvalidConfig = errors.New("invalid hub configuration")
+
+// methodQuery is the safe method with a body that draft-08 allows (item 7).
+const methodQuery = "QUERY"
+
+// matchCacheSize bounds the memo of (selector, topic) matches.
+const matchCacheSize = 1 << 16
 
 // Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
 // end it with Shutdown then Close.
 type Hub struct {
-	cfg     Config
-	metrics *prometheus.Registry
+	cfg       Config
+	log       *slog.Logger
+	bc        *broadcaster
+	cache     *match.Cache
+	selectors *selectorCache
+	metrics   *metrics
+
+	done      chan struct{} // closed by Shutdown: streams end
+	closeOnce sync.Once
+	stopped   chan struct{} // closed by Close: background goroutines end
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
 }
 
 // New validates cfg, applies defaults and returns a hub that delivers the
 // updates of cfg.Store. It calls cfg.Store.Start.
 func New(cfg Config) (*Hub, error) {
-	h := &Hub{cfg: cfg, metrics: prometheus.NewRegistry()}
+	if cfg.Store == nil {
+		return nil, errors.Join(ErrInvalidConfig, errors.New("a history store is required"))
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.DispatchTimeout <= 0 {
+		cfg.DispatchTimeout = DefaultDispatchTimeout
+	}
+	if cfg.MaxBodySize <= 0 {
+		cfg.MaxBodySize = DefaultMaxBodySize
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cache := match.NewCache(matchCacheSize)
+	h := &Hub{
+		cfg:       cfg,
+		log:       logger,
+		cache:     cache,
+		bc:        newBroadcaster(cache),
+		selectors: newSelectorCache(4096),
+		done:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+	}
+	h.metrics = newMetrics(h)
+	h.bc.last.Store(cfg.Store.LastSeq())
+	if err := cfg.Store.Start(h.bc.dispatch); err != nil {
+		return nil, err
+	}
+	h.wg.Add(1)
+	go h.sweepLoop()
 	return h, nil
+}
+
+func (h *Hub) now() time.Time { return h.cfg.Now() }
+
+// tick is the sweeper's period: fine enough for heartbeats and deadlines,
+// coarse enough to cost nothing.
+func (h *Hub) tick() time.Duration {
+	t := time.Second
+	if hb := h.cfg.Heartbeat; hb > 0 && hb/4 < t {
+		t = hb / 4
+	}
+	if wt := h.cfg.WriteTimeout; wt > 0 && wt/10 < t {
+		t = wt / 10
+	}
+	return max(t, 5*time.Millisecond)
+}
+
+func (h *Hub) sweepLoop() {
+	defer h.wg.Done()
+	tick := h.tick()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopped:
+			return
+		case <-t.C:
+			h.bc.sweep(h.now(), h.cfg.Heartbeat, tick)
+		}
+	}
 }
 
 // ServeHTTP implements http.Handler for the hub path, the metadata path and
 // the subscriptions API.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.NotFound(w, r)
+	hd := w.Header()
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Xss-Protection", "1; mode=block")
+	hd.Set("Content-Security-Policy", "default-src 'self'")
+	if h.cors(w, r) {
+		return
+	}
+	switch {
+	case r.URL.Path == Path:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, methodQuery:
+			h.serveSubscribe(w, r)
+		case http.MethodPost:
+			h.servePublish(w, r)
+		default:
+			hd.Set("Allow", "GET, HEAD, POST, QUERY, OPTIONS")
+			h.writeError(w, r, genUnknown, &httpError{status: http.StatusMethodNotAllowed, msg: "method not allowed"})
+		}
+	case strings.HasPrefix(r.URL.Path, Path+"/subscriptions"):
+		h.serveSubscriptionsAPI(w, r)
+	case r.URL.Path == MetadataPath:
+		h.serveMetadata(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// cors adds CORS headers for allowed origins and answers preflight
+// requests (PROTOCOL.md item 17). It reports whether the request was answered.
+func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(h.cfg.CORSOrigins) == 0 {
+		return false
+	}
+	star, allowed := false, false
+	for _, o := range h.cfg.CORSOrigins {
+		if o == "*" {
+			star = true
+		}
+		if originMatches(o, origin) {
+			allowed = true
+		}
+	}
+	if !allowed {
+		return false
+	}
+	hd := w.Header()
+	hd.Add("Vary", "Origin")
+	if star {
+		hd.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		// With credentials the origin must be named, never "*".
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		hd.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, QUERY")
+		hd.Set("Access-Control-Allow-Headers", "authorization, cache-control, last-event-id, content-type")
+		hd.Set("Access-Control-Max-Age", "3600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	hd.Set("Access-Control-Expose-Headers", "Link, Last-Event-ID, Mercure-Last-Event-ID, ETag")
+	return false
+}
+
+// serveMetadata serves the RFC 9728 protected-resource metadata (PROTOCOL.md
+// item 5). A hub without keys (purely anonymous) serves none.
+func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.PublisherVerifier == nil && h.cfg.SubscriberVerifier == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.writeError(w, r, gen08, &httpError{status: http.StatusMethodNotAllowed, msg: "method not allowed"})
+		return
+	}
+	md := map[string]any{
+		"resource":                              h.resourceID(r),
+		"authorization_details_types_supported": []string{token.DetailType},
+		"bearer_methods_supported":              []string{"header"},
+		"mercure_cookie":                        cookie08,
+		"mercure_matcher_types_supported":       []string{token.MatchExact, token.MatchURLPattern},
+		"mercure_subscriptions":                 h.cfg.Subscriptions,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(md)
 }
 
 // Shutdown ends every open subscription promptly (their handlers return), so
-// that http.Server.Shutdown does not wait on them, and refuses new ones.
-func (h *Hub) Shutdown(ctx context.Context) error { return nil }
+// that http.Server.Shutdown does not wait on them, and refuses new
+// subscriptions and publishes. In-flight publishes finish.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.closeOnce.Do(func() { close(h.done) })
+	for {
+		if h.bc.count() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
 
-// Close releases the hub's background goroutines. It does not close the store.
-func (h *Hub) Close() error { return nil }
+// Close stops the hub's background goroutines (after ending streams as
+// Shutdown does). It does not close the store.
+func (h *Hub) Close() error {
+	h.closeOnce.Do(func() { close(h.done) })
+	h.stopOnce.Do(func() { close(h.stopped) })
+	h.wg.Wait()
+	return nil
+}
 
 // Gatherer returns the hub's private Prometheus registry, for a /metrics endpoint.
-func (h *Hub) Gatherer() prometheus.Gatherer { return h.metrics }
+func (h *Hub) Gatherer() prometheus.Gatherer { return h.metrics.reg }
+
+// Subscribers returns the number of open subscriptions.
+func (h *Hub) Subscribers() int { return h.bc.count() }

@@ -1,0 +1,244 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/sse"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testKey is the HMAC secret of test hubs.
+var testKey = []byte("!ChangeThisMercureHubJWTSecretKey!")
+
+// testHub is a hub served over real HTTP on 127.0.0.1.
+type testHub struct {
+	h     *Hub
+	srv   *httptest.Server
+	url   string // the hub URL
+	store history.Store
+}
+
+func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
+	tb.Helper()
+	v, err := token.NewVerifier(token.VerifierConfig{Key: testKey})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := Config{
+		Store:              history.NewMemory(history.Retention{}, nil),
+		PublisherVerifier:  v,
+		SubscriberVerifier: v,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	th := &testHub{h: h, srv: srv, url: srv.URL + Path, store: cfg.Store}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		srv.CloseClientConnections()
+		srv.Close()
+		_ = h.Close()
+		_ = cfg.Store.Close()
+	})
+	return th
+}
+
+// mint signs a token with the test key.
+func mint(tb testing.TB, o token.MintOptions) string {
+	tb.Helper()
+	if o.Key == nil {
+		o.Key = testKey
+	}
+	if o.TTL == 0 && o.Format == token.FormatAccessToken {
+		o.TTL = time.Hour
+	}
+	s, err := token.Mint(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// legacyToken grants publish and subscribe on the given selectors.
+func legacyToken(tb testing.TB, publish, subscribe []string) string {
+	return mint(tb, token.MintOptions{Format: token.FormatLegacy, Publish: publish, Subscribe: subscribe, TTL: time.Hour})
+}
+
+// accessToken is a draft-08 token for the test hub's resource identifier.
+func (th *testHub) accessToken(tb testing.TB, publish, subscribe []string) string {
+	return mint(tb, token.MintOptions{Format: token.FormatAccessToken, Publish: publish, Subscribe: subscribe, Audience: th.url})
+}
+
+// publish posts a form with an optional bearer token.
+func (th *testHub) publish(tb testing.TB, tok string, form url.Values) (*http.Response, string) {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(tb.Context(), http.MethodPost, th.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// mustPublish publishes and fails the test unless the hub says 200.
+func (th *testHub) mustPublish(tb testing.TB, tok string, form url.Values) string {
+	tb.Helper()
+	resp, body := th.publish(tb, tok, form)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("publish %v: %d %s", form, resp.StatusCode, body)
+	}
+	return body
+}
+
+// stream is an open subscription read by our SSE reader.
+type stream struct {
+	resp     *http.Response
+	events   chan sse.Event
+	comments chan string
+	errc     chan error
+	cancel   context.CancelFunc
+}
+
+// subscribe opens a subscription with a raw query and optional headers.
+// It returns once the response headers are in: the subscription is live.
+func (th *testHub) subscribe(tb testing.TB, query string, hdr http.Header) (*stream, *http.Response) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(tb.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, th.url+"?"+query, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return nil, resp
+	}
+	s := &stream{resp: resp, events: make(chan sse.Event, 1024), comments: make(chan string, 1024), errc: make(chan error, 1), cancel: cancel}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := sse.NewReader(bufio.NewReader(resp.Body), sse.ReaderOptions{OnComment: func(c string) {
+			select {
+			case s.comments <- c:
+			default:
+			}
+		}})
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				s.errc <- err
+				close(s.events)
+				return
+			}
+			s.events <- ev
+		}
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+		<-done
+	})
+	return s, resp
+}
+
+// next waits for the next event.
+func (s *stream) next(tb testing.TB) sse.Event {
+	tb.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			tb.Fatalf("stream ended: %v", <-s.errc)
+		}
+		return ev
+	case <-time.After(5 * time.Second):
+		tb.Fatal("no event within 5s")
+	}
+	return sse.Event{}
+}
+
+// none asserts that no event arrives within d.
+func (s *stream) none(tb testing.TB, d time.Duration) {
+	tb.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			tb.Fatalf("unexpected event %+v", ev)
+		}
+	case <-time.After(d):
+	}
+}
+
+// waitComment waits for a comment with the given text.
+func (s *stream) waitComment(tb testing.TB, text string) {
+	tb.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case c := <-s.comments:
+			if strings.TrimSpace(c) == text {
+				return
+			}
+		case <-deadline:
+			tb.Fatalf("no comment %q within 5s", text)
+		}
+	}
+}
+
+// closed waits for the hub to end the stream.
+func (s *stream) closed(tb testing.TB, within time.Duration) {
+	tb.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case _, ok := <-s.events:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			tb.Fatalf("stream still open after %v", within)
+		}
+	}
+}
+
+func bearer(tok string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + tok}}
+}

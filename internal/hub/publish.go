@@ -1,0 +1,196 @@
+package hub
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+// maxPublishTopics caps the topics of one update (PROTOCOL.md item 29:
+// Ref answers 400, not 413, above 1000).
+const maxPublishTopics = 1000
+
+// servePublish handles POST on the hub path (PROTOCOL.md items 19-31).
+func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	g := genUnknown
+	id, err := h.publish(w, r, &g)
+	if err != nil {
+		h.metrics.publishErrors.Inc()
+		h.writeError(w, r, g, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, id)
+	h.metrics.publishLatency.Observe(time.Since(start).Seconds())
+}
+
+func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (string, error) {
+	select {
+	case <-h.done:
+		return "", errShuttingDown
+	default:
+	}
+	// Authorization first: without a token the answer is 401, not 400
+	// (PROTOCOL.md item 20).
+	p, err := extractToken(r, genUnknown)
+	if err != nil {
+		return "", err
+	}
+	if p.raw == "" {
+		return "", errNoToken
+	}
+	claims, err := h.verify(r, h.cfg.PublisherVerifier, p)
+	if err != nil {
+		return "", err
+	}
+	*g = genOf(claims)
+	if p.cookie {
+		if err := h.checkCSRF(r); err != nil {
+			return "", err
+		}
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodySize))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return "", &httpError{status: http.StatusRequestEntityTooLarge, msg: "request body too large"}
+		}
+		return "", errBadRequest("cannot read the request body")
+	}
+	f := form(parseForm(string(body), nil))
+	u, err := h.updateFromForm(r, f, *g)
+	if err != nil {
+		return "", err
+	}
+
+	base := h.hubURL(r)
+	grants := h.compileGrants(claims.Publish, base)
+	for _, t := range u.Topics {
+		if !granted(h.cache, grants, t) {
+			return "", errForbidden("the token does not grant publishing to " + strconv.Quote(t))
+		}
+	}
+
+	if err := h.cfg.Store.Append(r.Context(), u); err != nil {
+		return "", storeError(err)
+	}
+	h.metrics.updates.Inc()
+	if h.log.Enabled(r.Context(), -4) {
+		h.log.Debug("update published", "id", u.ID, "topic", u.Topics[0], "private", u.Private)
+	}
+	return u.ID, nil
+}
+
+func granted(c *match.Cache, grants []*match.Selector, topic string) bool {
+	for _, g := range grants {
+		if c.Match(g, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// updateFromForm validates a publish form; nothing malformed gets past it
+// (PROTOCOL.md items 19, 22-27; STYLE.md rule 20: no CR, LF or NUL can reach
+// the SSE encoder).
+func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Update, error) {
+	u := &history.Update{Topics: f.all("topic")}
+	if len(u.Topics) == 0 {
+		return nil, errBadRequest(`Missing "topic" parameter`)
+	}
+	if len(u.Topics) > maxPublishTopics {
+		return nil, errBadRequest(`too many "topic" parameters (at most %d)`, maxPublishTopics)
+	}
+	base := h.hubURL(r)
+	for _, t := range u.Topics {
+		if g == gen08 {
+			switch {
+			case t == "*":
+				return nil, errBadRequest(`"*" is not a valid topic`)
+			case match.HasControlOrFormat(t):
+				return nil, errBadRequest("topic contains a control or format character")
+			case match.ReservedTopic08(t, base):
+				return nil, errBadRequest("topics under the hub path are reserved")
+			}
+		} else if match.ReservedTopic07(t) {
+			return nil, &httpError{status: http.StatusForbidden, msg: "topics under /.well-known/mercure are reserved"}
+		}
+	}
+	u.Data, _ = f.first("data")
+	if g == gen08 && !utf8.ValidString(u.Data) {
+		return nil, errBadRequest(`"data" must be valid UTF-8`)
+	}
+	_, u.Private = f.first("private")
+
+	if id, ok := f.first("id"); ok && id != "" {
+		switch {
+		case strings.HasPrefix(id, "#"):
+			return nil, errBadRequest(`"id" must not start with "#"`)
+		case id == "earliest":
+			return nil, errBadRequest(`"earliest" is reserved and cannot be an id`)
+		case match.HasCRLFNUL(id), g == gen08 && match.HasControlOrFormat(id):
+			return nil, errBadRequest(`"id" contains a forbidden character`)
+		}
+		u.ID = id
+	} else {
+		u.ID = newUpdateID()
+	}
+
+	if typ, ok := f.first("type"); ok && typ != "" {
+		switch {
+		case match.HasCRLFNUL(typ), g == gen08 && match.HasControlOrFormat(typ):
+			return nil, errBadRequest(`"type" contains a forbidden character`)
+		case g == gen08 && typ == "mercure":
+			return nil, errBadRequest(`"type" "mercure" is reserved`)
+		}
+		u.Type = typ
+	}
+
+	if rs, ok := f.first("retry"); ok && rs != "" {
+		n, err := parseDigits(rs)
+		if err != nil {
+			return nil, errBadRequest(`Invalid "retry" parameter`)
+		}
+		u.Retry, u.HasRetry = n, true
+	}
+	return u, nil
+}
+
+// parseDigits accepts ASCII digits only (no sign, no spaces).
+func parseDigits(s string) (uint64, error) {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// newUpdateID generates an update id: urn:uuid: + a time-ordered UUIDv7
+// (PROTOCOL.md item 23).
+func newUpdateID() string {
+	u, err := uuid.NewV7()
+	if err != nil {
+		u = uuid.New()
+	}
+	return u.URN()
+}
+
+// newSubscriberID identifies a connection: urn:uuid: + a random UUIDv4
+// (PROTOCOL.md item 50).
+func newSubscriberID() string { return uuid.New().URN() }
+
+var _ = token.MatchExact

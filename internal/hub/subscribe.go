@@ -1,0 +1,389 @@
+package hub
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/sse"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+// Subscription limits (PROTOCOL.md items 8 and 9).
+const (
+	maxTopics07    = 1000
+	maxMatchers08  = 100
+	maxMatcherSize = 4096
+	// flushSize is how much replayed data is buffered before a write.
+	flushSize = 32 << 10
+)
+
+// subscribeRequest is a parsed subscription.
+type subscribeRequest struct {
+	gen       generation
+	raw       []rawSelector
+	cursor    string
+	hasCursor bool
+}
+
+type rawSelector struct{ typ, value string }
+
+// parseSubscribe reads the selectors and the cursor of a subscription from
+// the query (and, for QUERY, the form body), deciding its generation.
+func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
+	f := form(parseForm(r.URL.RawQuery, nil))
+	if r.Method == methodQuery && r.Body != nil {
+		body, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBodySize+1))
+		if err != nil {
+			return nil, errBadRequest("cannot read the request body")
+		}
+		if int64(len(body)) > h.cfg.MaxBodySize {
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: "request body too large"}
+		}
+		f = parseForm(string(body), f)
+	}
+	req := &subscribeRequest{}
+	var topics, matchers int
+	for _, kv := range f {
+		lower := strings.ToLower(kv.name)
+		switch {
+		case kv.name == "topic":
+			topics++
+			req.raw = append(req.raw, rawSelector{"", kv.value})
+		case strings.HasPrefix(lower, "match"):
+			var typ string
+			switch kv.name {
+			case "match", "match_exact":
+				typ = token.MatchExact
+			case "match_urlpattern":
+				typ = token.MatchURLPattern
+			default:
+				return nil, errBadRequest("unsupported matcher parameter %q: use match, match_exact or match_urlpattern", kv.name)
+			}
+			matchers++
+			req.raw = append(req.raw, rawSelector{typ, kv.value})
+		}
+	}
+	switch {
+	case topics > 0 && matchers > 0:
+		return nil, errBadRequest(`cannot mix "topic" (draft-07) and "match" (draft-08) parameters`)
+	case topics > 0:
+		req.gen = gen07
+		if topics > maxTopics07 {
+			return nil, errBadRequest(`too many "topic" parameters (at most %d)`, maxTopics07)
+		}
+		req.cursor, req.hasCursor = f.first("lastEventID")
+	case matchers > 0:
+		req.gen = gen08
+		if matchers > maxMatchers08 {
+			return nil, errBadRequest("too many matchers (at most %d)", maxMatchers08)
+		}
+		for _, s := range req.raw {
+			if len(s.value) > maxMatcherSize {
+				return nil, errBadRequest("matcher too long (at most %d bytes)", maxMatcherSize)
+			}
+			if match.HasControlOrFormat(s.value) {
+				return nil, errBadRequest("matcher contains a control or format character")
+			}
+		}
+		req.cursor, req.hasCursor = f.first("last_event_id")
+	default:
+		return nil, errBadRequest(`missing "match" subscription parameter (draft-07 clients: "topic")`)
+	}
+	if v := r.Header.Values("Last-Event-ID"); len(v) > 0 {
+		req.cursor, req.hasCursor = v[0], true
+	}
+	return req, nil
+}
+
+// serveSubscribe handles GET, HEAD and QUERY on the hub path.
+func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+	req, err := h.parseSubscribe(r)
+	if err != nil {
+		h.writeError(w, r, genUnknown, err)
+		return
+	}
+	s, err := h.newSubscription(r, req)
+	if err != nil {
+		h.writeError(w, r, req.gen, err)
+		return
+	}
+
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
+	if r.ProtoMajor == 1 {
+		hd.Set("Connection", "keep-alive")
+	}
+	hd.Set("Pragma", "no-cache")
+	hd.Set("Expire", "0") // sic: what Ref and its clients use
+	hd.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+
+	select {
+	case <-h.done:
+		h.writeError(w, r, req.gen, errShuttingDown)
+		return
+	default:
+	}
+	until, untilID := h.bc.add(s)
+	h.subscribed(s)
+	defer func() {
+		h.bc.remove(s)
+		h.unsubscribed(s)
+	}()
+
+	// Resolve the cursor (PROTOCOL.md items 41-45). An unknown or evicted
+	// id replays everything retained, and the response cursor "earliest"
+	// tells the client that its cursor was not found: nothing is skipped
+	// silently.
+	var after uint64
+	replay := false
+	respCursor := ""
+	if req.hasCursor {
+		switch req.cursor {
+		case "":
+			respCursor = cmp.Or(untilID, "earliest")
+		case "earliest":
+			replay, respCursor = true, "earliest"
+		default:
+			seq, found, err := h.cfg.Store.Lookup(r.Context(), req.cursor)
+			if err != nil {
+				h.writeError(w, r, req.gen, storeError(err))
+				return
+			}
+			replay = true
+			if found {
+				after, respCursor = seq, req.cursor
+			} else {
+				respCursor = "earliest"
+			}
+		}
+		if replay {
+			hd.Set(sse.ReplayMarkerHeader, "1")
+		}
+		if req.gen == gen08 {
+			hd.Set("Mercure-Last-Event-ID", respCursor)
+		} else {
+			hd.Set("Last-Event-ID", respCursor)
+		}
+	}
+
+	c := &conn{h: h, s: s, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
+	// The subscription is live from here: flush the headers at once.
+	c.buf = append(c.buf, ":\n"...)
+	if err := c.flush(); err != nil {
+		return
+	}
+	lastSent := until
+	if replay {
+		if err := c.catchUp(after, until); err != nil {
+			h.log.Debug("replay ended", "subscriber", s.id, "error", err)
+			return
+		}
+		c.buf = sse.AppendComment(c.buf, sse.ReplayDoneComment)
+		if err := c.flush(); err != nil {
+			return
+		}
+	}
+	c.live(lastSent)
+}
+
+// newSubscription authenticates the request and builds its subscriber.
+func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscriber, error) {
+	p, err := extractToken(r, req.gen)
+	if err != nil {
+		return nil, err
+	}
+	var claims *token.Claims
+	switch {
+	case p.raw != "":
+		claims, err = h.verify(r, h.cfg.SubscriberVerifier, p)
+		if err != nil {
+			return nil, err
+		}
+		if req.gen == gen08 && claims.Format != token.FormatAccessToken {
+			return nil, errInvalidToken(errors.New("draft-08 subscriptions need an access token (typ at+jwt)"))
+		}
+	case !h.cfg.Anonymous:
+		return nil, errNoToken
+	}
+
+	s := newSubscriber(h.cfg.QueueSize)
+	s.id = newSubscriberID()
+	s.gen = req.gen
+	s.claims = claims
+	base := h.hubURL(r)
+	for _, rs := range req.raw {
+		var sel *match.Selector
+		if req.gen == gen07 {
+			sel = h.selectors.get07(rs.value)
+		} else {
+			sel, err = h.selectors.get08(rs.typ, rs.value, base)
+			if err != nil {
+				return nil, errBadRequest("invalid matcher")
+			}
+		}
+		s.selectors = append(s.selectors, sel)
+		if t, ok := sel.Exact(); ok {
+			s.exact = append(s.exact, t)
+		} else {
+			s.wild = append(s.wild, sel)
+		}
+	}
+	if claims != nil {
+		s.grants = h.compileGrants(claims.Subscribe, base)
+	}
+
+	now := h.now()
+	var deadline time.Time
+	if h.cfg.WriteTimeout > 0 {
+		// Randomised to 80-100% so that clients do not all come back at once.
+		d := h.cfg.WriteTimeout - time.Duration(rand.Int64N(int64(h.cfg.WriteTimeout)/5+1))
+		deadline = now.Add(d)
+	}
+	if claims != nil && !claims.Expiry.IsZero() && (deadline.IsZero() || claims.Expiry.Before(deadline)) {
+		deadline = claims.Expiry
+	}
+	s.deadline = deadline
+	s.lastWrite.Store(now.UnixNano())
+	return s, nil
+}
+
+// compileGrants compiles a token's topic selectors.
+func (h *Hub) compileGrants(sels []token.Selector, base *url.URL) []*match.Selector {
+	out := make([]*match.Selector, 0, len(sels))
+	for _, g := range sels {
+		if g.Type == "" {
+			out = append(out, h.selectors.get07(g.Match))
+			continue
+		}
+		if sel, err := h.selectors.get08(g.Type, g.Match, base); err == nil {
+			out = append(out, sel)
+		}
+	}
+	return out
+}
+
+// conn writes one subscription's stream.
+type conn struct {
+	h   *Hub
+	s   *subscriber
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	ctx context.Context
+	buf []byte
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// flush writes the buffer under the dispatch timeout.
+func (c *conn) flush() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	if c.h.cfg.DispatchTimeout > 0 {
+		_ = c.rc.SetWriteDeadline(time.Now().Add(c.h.cfg.DispatchTimeout))
+	}
+	_, err := c.w.Write(c.buf)
+	if err == nil {
+		err = c.rc.Flush()
+	}
+	c.buf = c.buf[:0]
+	c.s.lastWrite.Store(c.h.now().UnixNano())
+	return err
+}
+
+// catchUp streams the stored updates in (after, until] that s may see.
+func (c *conn) catchUp(after, until uint64) error {
+	if after >= until {
+		return nil
+	}
+	return c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
+		if c.s.canSee(c.h.cache, u) {
+			c.buf = encodeUpdate(c.buf, u)
+			if len(c.buf) >= flushSize {
+				return c.flush()
+			}
+		}
+		return nil
+	})
+}
+
+// live forwards queued updates until the client leaves, the hub shuts down,
+// or the subscription's deadline comes.
+func (c *conn) live(lastSent uint64) {
+	var spare []queued
+	for {
+		select {
+		case <-c.s.notify:
+		case <-c.ctx.Done():
+			return
+		case <-c.h.done:
+			return
+		}
+		batch, lagging, flags := c.s.take(spare)
+		if flags&flagExpire != 0 {
+			return
+		}
+		if lagging {
+			// Too slow for the live queue: read what was missed from the
+			// store instead, then go live again.
+			c.h.metrics.lagging.Inc()
+			until := c.h.bc.resync(c.s)
+			if err := c.catchUp(lastSent, until); err != nil {
+				return
+			}
+			lastSent = max(lastSent, until)
+			batch = batch[:0]
+		}
+		if len(batch) > 0 && c.buf == nil {
+			c.buf = (*bufPool.Get().(*[]byte))[:0]
+		}
+		for _, q := range batch {
+			if q.u.Seq <= lastSent {
+				continue
+			}
+			c.buf = append(c.buf, q.ev...)
+			lastSent = q.u.Seq
+		}
+		if len(c.buf) == 0 && flags&flagHeartbeat != 0 {
+			c.buf = append(c.buf, ":\n"...)
+		}
+		err := c.flush()
+		spare = batch
+		if c.buf != nil && cap(c.buf) <= 64<<10 {
+			b := c.buf[:0]
+			bufPool.Put(&b)
+		}
+		c.buf = nil
+		if err != nil {
+			return
+		}
+	}
+}
+
+// storeError maps store failures to replies.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, history.ErrUnavailable):
+		return &httpError{status: http.StatusServiceUnavailable, msg: "history store unavailable, try again"}
+	case errors.Is(err, history.ErrClosed):
+		return errShuttingDown
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &httpError{status: http.StatusServiceUnavailable, msg: "request cancelled"}
+	}
+	return err
+}

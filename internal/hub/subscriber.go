@@ -1,0 +1,145 @@
+package hub
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/sse"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+// Signals from the sweeper to a subscriber's goroutine.
+const (
+	flagHeartbeat uint32 = 1 << iota
+	flagExpire
+)
+
+// queued is one update waiting for a subscriber, with its wire form, which
+// is encoded once per update and shared by every subscriber.
+type queued struct {
+	u  *history.Update
+	ev []byte
+}
+
+// subscriber is one open subscription. Its state is deliberately small and
+// holds no buffers while idle: the queue is empty, write buffers come from a
+// pool, and heartbeats come from the hub's sweeper rather than a timer.
+type subscriber struct {
+	id     string // hub-assigned, unique per connection (PROTOCOL.md item 50)
+	gen    generation
+	claims *token.Claims // nil for an anonymous subscriber
+
+	selectors []*match.Selector // as requested, in order
+	exact     []string          // the literal topics of exact selectors
+	wild      []*match.Selector // the other selectors
+	grants    []*match.Selector // subscribe grants, for private updates
+
+	deadline time.Time // zero: none; set before registration, then read-only
+
+	// stamp is the Seq of the last update dispatch looked at for this
+	// subscriber; only the (serial) dispatch path touches it.
+	stamp uint64
+
+	lastWrite atomic.Int64 // unix nanoseconds of the last write
+	notify    chan struct{}
+
+	mu      sync.Mutex
+	queue   []queued
+	limit   int
+	lagging bool
+	flags   uint32
+}
+
+func newSubscriber(limit int) *subscriber {
+	return &subscriber{limit: limit, notify: make(chan struct{}, 1)}
+}
+
+func (s *subscriber) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// push enqueues q without blocking; a full queue marks s as lagging.
+func (s *subscriber) push(q queued) {
+	s.mu.Lock()
+	switch {
+	case s.lagging:
+	case len(s.queue) >= s.limit:
+		s.lagging = true
+		clear(s.queue)
+		s.queue = s.queue[:0]
+	default:
+		s.queue = append(s.queue, q)
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *subscriber) signal(f uint32) {
+	s.mu.Lock()
+	s.flags |= f
+	s.mu.Unlock()
+	s.wake()
+}
+
+// take swaps the queue with spare (emptied) and returns the pending
+// updates, whether s is lagging, and the pending signals.
+func (s *subscriber) take(spare []queued) ([]queued, bool, uint32) {
+	clear(spare)
+	s.mu.Lock()
+	q, lag, f := s.queue, s.lagging, s.flags
+	s.queue, s.flags = spare[:0], 0
+	s.mu.Unlock()
+	return q, lag, f
+}
+
+// matches reports whether one of s's selectors matches one of u's topics.
+func (s *subscriber) matches(c *match.Cache, u *history.Update) bool {
+	for _, t := range u.Topics {
+		for _, e := range s.exact {
+			if e == t {
+				return true
+			}
+		}
+	}
+	return s.matchesWild(c, u)
+}
+
+func (s *subscriber) matchesWild(c *match.Cache, u *history.Update) bool {
+	for _, sel := range s.wild {
+		for _, t := range u.Topics {
+			if c.Match(sel, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// authorized reports whether s may receive the private update u: some
+// subscribe grant must match one of its topics (PROTOCOL.md item 37).
+func (s *subscriber) authorized(c *match.Cache, u *history.Update) bool {
+	for _, g := range s.grants {
+		for _, t := range u.Topics {
+			if c.Match(g, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// canSee is the full check used for replay.
+func (s *subscriber) canSee(c *match.Cache, u *history.Update) bool {
+	return s.matches(c, u) && (!u.Private || s.authorized(c, u))
+}
+
+// encodeUpdate appends the SSE wire form of u (PROTOCOL.md items 13, 14).
+func encodeUpdate(dst []byte, u *history.Update) []byte {
+	return sse.AppendEvent(dst, sse.Event{ID: u.ID, HasID: true, Type: u.Type, Data: u.Data, Retry: u.Retry, HasRetry: u.HasRetry})
+}
