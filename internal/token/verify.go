@@ -225,29 +225,33 @@ func (s *verifyState) keyFunc(t *jwt.Token) (any, error) {
 			return nil, invalidError("kid header is not a string")
 		}
 	}
-	if j := v.cfg.JWKS; j != nil {
-		switch {
-		case kid != "":
-			keys := j.lookup(v.alg, kid)
-			if len(keys) == 0 && j.refetchFor(v.alg, kid) {
-				keys = j.lookup(v.alg, kid)
-			}
-			if len(keys) > 0 {
-				return verificationKeys(keys), nil
-			}
-		case v.key == nil:
-			if keys := j.all(v.alg); len(keys) > 0 {
-				return verificationKeys(keys), nil
-			}
+	j := v.cfg.JWKS
+	if j == nil {
+		return v.key, nil // NewVerifier ensures a key when there is no JWKS
+	}
+	if kid == "" {
+		// No kid: try the configured key, then every JWKS key for the alg.
+		var keys []any
+		if v.key != nil {
+			keys = append(keys, v.key)
 		}
+		keys = append(keys, j.all(v.alg)...)
+		if len(keys) == 0 {
+			return nil, invalidError("no key matches the token")
+		}
+		return verificationKeys(keys), nil
+	}
+	keys := j.lookup(v.alg, kid)
+	if len(keys) == 0 && j.refetchFor(v.alg, kid) {
+		keys = j.lookup(v.alg, kid)
+	}
+	if len(keys) > 0 {
+		return verificationKeys(keys), nil
 	}
 	if v.key != nil {
-		return v.key, nil
+		return v.key, nil // a kid the JWKS does not know may name the configured key
 	}
-	if kid != "" {
-		return nil, invalidError("unknown key id")
-	}
-	return nil, invalidError("no key matches the token")
+	return nil, invalidError("unknown key id")
 }
 
 // verificationKeys returns one key as is, several as a jwt.VerificationKeySet.
