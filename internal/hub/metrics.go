@@ -1,8 +1,17 @@
 package hub
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mercurectl/mercurectl/internal/history"
 )
+
+// latencyBuckets suit operations that take from tens of microseconds (an
+// in-memory store) to tens of milliseconds (an fsync, a Redis round trip).
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}
 
 // metrics are the hub's Prometheus metrics, on a private registry. There are
 // no per-topic or per-subscriber labels: their cardinality is unbounded.
@@ -12,7 +21,14 @@ type metrics struct {
 	updates          prometheus.Counter
 	publishErrors    prometheus.Counter
 	publishLatency   prometheus.Histogram
+	dispatchLatency  prometheus.Histogram
 	lagging          prometheus.Counter
+}
+
+// historyLener is implemented by stores that can tell cheaply how many
+// updates they retain; the hub then exports mercure_history_updates.
+type historyLener interface {
+	Len() uint64
 }
 
 func newMetrics(h *Hub) *metrics {
@@ -22,7 +38,7 @@ func newMetrics(h *Hub) *metrics {
 			Name: "mercure_subscribers_total", Help: "Subscriptions opened since the hub started.",
 		}),
 		updates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mercure_updates_total", Help: "Updates published through this hub.",
+			Name: "mercure_updates_total", Help: "Updates published through this hub (subscription events excluded).",
 		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mercure_publish_errors_total", Help: "Publish requests refused or failed.",
@@ -30,14 +46,20 @@ func newMetrics(h *Hub) *metrics {
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mercure_publish_duration_seconds",
 			Help:    "Time from receiving a publish request to acknowledging it (stored and dispatched).",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+			Buckets: latencyBuckets,
+		}),
+		dispatchLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mercure_dispatch_duration_seconds",
+			Help: "Time to store one update and hand it to the queue of every matching subscriber " +
+				"(the store returns only once the update is dispatched); publishes and subscription events.",
+			Buckets: latencyBuckets,
 		}),
 		lagging: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mercure_slow_subscriber_resyncs_total",
 			Help: "Times a subscriber fell behind its queue and caught up from history instead.",
 		}),
 	}
-	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.lagging,
+	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mercure_subscribers_connected", Help: "Open subscriptions.",
 		}, func() float64 { return float64(h.bc.count()) }),
@@ -45,5 +67,21 @@ func newMetrics(h *Hub) *metrics {
 			Name: "mercure_history_last_sequence", Help: "Position of the newest update in the history.",
 		}, func() float64 { return float64(h.bc.last.Load()) }),
 	)
+	if l, ok := h.cfg.Store.(historyLener); ok {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mercure_history_updates", Help: "Updates retained in the history.",
+		}, func() float64 { return float64(l.Len()) }))
+	}
 	return m
+}
+
+// appendUpdate stores u through the store, which dispatches it before
+// returning, and records how long that took.
+func (h *Hub) appendUpdate(ctx context.Context, u *history.Update) error {
+	start := time.Now()
+	if err := h.cfg.Store.Append(ctx, u); err != nil {
+		return err
+	}
+	h.metrics.dispatchLatency.Observe(time.Since(start).Seconds())
+	return nil
 }

@@ -84,7 +84,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 		}
 	}
 
-	if err := h.cfg.Store.Append(r.Context(), u); err != nil {
+	if err := h.appendUpdate(r.Context(), u); err != nil {
 		return "", storeError(err)
 	}
 	h.metrics.updates.Inc()

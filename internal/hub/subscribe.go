@@ -246,6 +246,9 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	if claims != nil {
 		s.grants = h.compileGrants(claims.Subscribe, base)
 	}
+	if h.cfg.Subscriptions {
+		s.subs = h.describeSubscriptions(s, base)
+	}
 
 	now := h.now()
 	var deadline time.Time

@@ -37,6 +37,11 @@ type subscriber struct {
 	wild      []*match.Selector // the other selectors
 	grants    []*match.Selector // subscribe grants, for private updates
 
+	// subs describes the subscriptions for events and the API, one per
+	// distinct selector; set before registration, only with
+	// Config.Subscriptions (PROTOCOL.md items 48-60).
+	subs []subscription
+
 	deadline time.Time // zero: none; set before registration, then read-only
 
 	// stamp is the Seq of the last update dispatch looked at for this
