@@ -113,25 +113,36 @@ func (j *JWKS) refreshLoop(interval time.Duration) {
 	}
 }
 
+// emptySet stands in for the set of a JWKS not made by NewJWKS.
+var emptySet = &keySet{}
+
+// current returns the current key set, never nil.
+func (j *JWKS) current() *keySet {
+	if s := j.set.Load(); s != nil {
+		return s
+	}
+	return emptySet
+}
+
 // generation identifies the current key set; it changes whenever the set's
 // content does, which invalidates the Verifier's cache of verified tokens.
 func (j *JWKS) generation() uint64 {
-	return j.set.Load().gen
+	return j.current().gen
 }
 
 // lookup returns the keys with this kid that can verify alg.
 func (j *JWKS) lookup(alg, kid string) []any {
-	return usable(j.set.Load().byKID[kid], alg)
+	return usable(j.current().byKID[kid], alg)
 }
 
 // all returns every key that can verify alg (for tokens without a kid).
 func (j *JWKS) all(alg string) []any {
-	return usable(j.set.Load().all, alg)
+	return usable(j.current().all, alg)
 }
 
 // Len reports how many usable keys the current set holds.
 func (j *JWKS) Len() int {
-	return len(j.set.Load().all)
+	return len(j.current().all)
 }
 
 // usable filters keys by algorithm.
@@ -159,8 +170,11 @@ func (j *JWKS) refetchFor(alg, kid string) bool {
 	if len(j.lookup(alg, kid)) > 0 { // another request refetched meanwhile
 		return true
 	}
+	if j.ctx == nil || j.ctx.Err() != nil { // not made by NewJWKS, or stopped
+		return false
+	}
 	now := j.now()
-	if j.ctx.Err() != nil || (!j.lastOnDemand.IsZero() && now.Sub(j.lastOnDemand) < JWKSRefetchInterval) {
+	if !j.lastOnDemand.IsZero() && now.Sub(j.lastOnDemand) < JWKSRefetchInterval {
 		return false
 	}
 	j.lastOnDemand = now

@@ -410,3 +410,15 @@ func TestParseJWKRejects(t *testing.T) {
 		t.Errorf("valid EC key rejected: %v", err)
 	}
 }
+
+// TestZeroJWKS checks that a JWKS not made by NewJWKS rejects tokens instead
+// of panicking.
+func TestZeroJWKS(t *testing.T) {
+	t.Parallel()
+	v := mustVerifier(t, VerifierConfig{JWKS: &JWKS{}, Now: fixed(t0)})
+	for _, h := range []map[string]any{{"alg": "HS256"}, {"alg": "HS256", "kid": "a"}} {
+		if _, err := v.Verify(signRaw(t, h, `{}`, []byte(secret)), ""); !errors.Is(err, ErrInvalid) {
+			t.Errorf("header %v: err = %v", h, err)
+		}
+	}
+}

@@ -3,6 +3,25 @@
 // access tokens (`typ: at+jwt`) carrying RFC 9396 `authorization_details`.
 //
 // The hub and the CLI share this package, so claims have one definition.
+//
+//   - Verifier (NewVerifier, Verify) is what a hub uses. The header `typ`
+//     picks the rules (PROTOCOL.md items 34-36); the algorithm and the key
+//     come only from configuration or a JWKS, never from the token; every
+//     failure wraps ErrInvalid with a client-safe reason. Verified tokens are
+//     cached, so a publisher reusing its token costs a map lookup per request
+//     rather than a signature check, while expiry is still checked every time.
+//   - JWKS (NewJWKS) keeps a remote key set fresh for a Verifier.
+//   - Mint signs tokens in either format, for `mercurectl token mint` and for
+//     commands that mint a short-lived token on the fly; Inspect decodes one
+//     without verifying it, for `mercurectl token inspect`.
+//   - ParseVerificationKey and ParseSigningKey turn the key material users
+//     pass (an HMAC secret, PEM keys or certificates) into keys, with errors
+//     that say what was expected.
+//
+// Signing and signature checks use github.com/golang-jwt/jwt/v5; claims are
+// parsed here, strictly (exact member names, exact JSON types), because the
+// authorization rules of the two protocol generations differ from what a
+// generic JWT library validates.
 package token
 
 import (
