@@ -108,6 +108,8 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 		if err := parseLegacy(m["mercure"], c); err != nil {
 			return cs, err
 		}
+		// client_id is not a draft-07 claim: informational, read when usable.
+		c.ClientID, _ = jsonString(m["client_id"])
 		return cs, nil
 	}
 

@@ -90,6 +90,7 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 		{name: "audience not checked when the hub has none", item: "34", claims: `{"iss":"` + issuer + `","exp":` + future + `}`, audience: "-"},
 		{name: "audience of the wrong type", item: "34", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `5`, 1), wantErr: "aud claim"},
 		{name: "audience array with a number", item: "34", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["`+hubAud+`",5]`, 1), wantErr: "aud claim"},
+		{name: "client_id of the wrong type", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"client_id":5}`, wantErr: "client_id claim"},
 		{name: "issuer of the wrong type", item: "34", claims: `{"iss":5,"aud":"` + hubAud + `","exp":` + future + `}`, wantErr: "iss claim"},
 		{name: "legacy mercure claim ignored", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"mercure":{"publish":["*"],"subscribe":["*"]}}`, check: func(t *testing.T, c *Claims) {
 			if c.Publish != nil || c.Subscribe != nil || c.Payload != nil {
@@ -304,6 +305,16 @@ func TestVerifyLegacyRules(t *testing.T) {
 		{name: "exp a string", item: "38", claims: `{"exp":"1700003600"}`, wantErr: "exp claim"},
 		{name: "iat a string", item: "34", claims: `{"iat":"now"}`, wantErr: "iat claim"},
 		{name: "sub a number", item: "34", claims: `{"sub":5}`, wantErr: "sub claim"},
+		{name: "client_id read when a string", item: "36", claims: `{"client_id":"app","sub":"s","iss":"i"}`, check: func(t *testing.T, c *Claims) {
+			if c.ClientID != "app" || c.Subject != "s" || c.Issuer != "i" {
+				t.Errorf("claims = %+v", c)
+			}
+		}},
+		{name: "client_id of another type ignored", item: "36", claims: `{"client_id":5}`, check: func(t *testing.T, c *Claims) {
+			if c.ClientID != "" {
+				t.Errorf("client_id = %q", c.ClientID)
+			}
+		}},
 		{name: "claim names are case-sensitive", item: "36", claims: `{"Mercure":{"publish":["*"]},"EXP":1}`, check: func(t *testing.T, c *Claims) {
 			if c.Publish != nil || !c.Expiry.IsZero() {
 				t.Errorf("claims = %+v", c)
