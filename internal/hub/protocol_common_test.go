@@ -1562,7 +1562,7 @@ func TestOrderingFollowsAcknowledgements(t *testing.T) {
 		query = append(query, "match="+url.QueryEscape(fmt.Sprint("https://example.com/t", p)))
 	}
 	subs := []*confRaw{
-		confOpen(t, th, http.MethodGet, strings.Join(query, "&"), bearer(tok), ""),                 // exact index
+		confOpen(t, th, http.MethodGet, strings.Join(query, "&"), bearer(tok), ""),                                      // exact index
 		confOpen(t, th, http.MethodGet, "match_urlpattern="+url.QueryEscape("https://example.com/:n"), bearer(tok), ""), // wildcard path
 		confOpen(t, th, http.MethodGet, "topic=*", bearer(legacyToken(t, nil, []string{"*"})), ""),
 	}
