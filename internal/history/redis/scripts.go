@@ -170,7 +170,7 @@ return trim(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]))
 
 // lookupScript returns the Seq of the earliest retained entry whose id is
 // ARGV[1], or nil. Retained means: among the last ARGV[2] Seqs assigned (0: no
-// bound), not older than ARGV[3] ('' : no bound), and still in the stream. An
+// bound), not older than ARGV[3] (empty: no bound), and still in the stream. An
 // index member whose entry is gone (trimmed by hand, outside this store) is
 // removed on the way, so the index heals itself.
 var lookupScript = redis.NewScript(luaCommon + `
