@@ -45,9 +45,11 @@ const (
 	eventTypeMercure = "mercure"
 	// jsonLDContext is the `@context` of draft-07 documents.
 	jsonLDContext = "https://mercure.rocks/"
-	// announceTimeout bounds the storing of one subscription event. The
-	// request's own context cannot be used: it is cancelled when the client
-	// leaves, which is exactly when the `active: false` event is due.
+	// announceTimeout bounds the storing of the events of one creation or
+	// termination, so that a store that is down cannot hold a connection's
+	// handler for long. The request's own context cannot be used: it is
+	// cancelled when the client leaves, which is exactly when the
+	// `active: false` events are due.
 	announceTimeout = 5 * time.Second
 )
 
@@ -174,6 +176,11 @@ func (h *Hub) unsubscribed(s *subscriber) {
 // hub lock: Append calls the broadcaster, which takes its own. Failures are
 // logged; the connection is not affected.
 func (h *Hub) announce(s *subscriber, active bool) {
+	if len(s.subs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
+	defer cancel()
 	for i := range s.subs {
 		sub := &s.subs[i]
 		u := &history.Update{ID: newUpdateID(), Topics: []string{sub.topic}, Private: true}
@@ -194,10 +201,7 @@ func (h *Hub) announce(s *subscriber, active bool) {
 			continue
 		}
 		u.Data = string(data)
-		ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
-		err = h.appendUpdate(ctx, u)
-		cancel()
-		if err != nil {
+		if err = h.appendUpdate(ctx, u); err != nil {
 			level := slog.LevelWarn
 			if errors.Is(err, history.ErrClosed) {
 				level = slog.LevelDebug // the hub is stopping

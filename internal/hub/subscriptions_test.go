@@ -1,9 +1,12 @@
 package hub
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -17,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
@@ -725,5 +729,54 @@ func TestSubscriptionsListThenFollow(t *testing.T) {
 			t.Fatalf("followed set never converged with the listing: events missed for %v, stale %v", missed, extra)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// failingEventsStore refuses to store subscription events.
+type failingEventsStore struct{ *history.Memory }
+
+func (s failingEventsStore) Append(ctx context.Context, u *history.Update) error {
+	if strings.HasPrefix(u.Topics[0], "/.well-known/mercure/subscriptions/") {
+		return fmt.Errorf("test: %w", history.ErrUnavailable)
+	}
+	return s.Memory.Append(ctx, u)
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A store that refuses the events (item 48) costs a log line, not the
+// subscription.
+func TestSubscriptionEventStoreFailure(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	th := newTestHub(t, func(c *Config) {
+		c.Subscriptions = true
+		c.Store = failingEventsStore{history.NewMemory(history.Retention{}, nil)}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	tok := th.accessToken(t, []string{"x"}, []string{"*"})
+	s := th.mustSubscribe(t, "match=x", bearer(tok))
+	id := th.mustPublish(t, tok, url.Values{"topic": {"x"}, "data": {"still here"}})
+	if ev := s.next(t); ev.ID != id {
+		t.Fatalf("event = %+v", ev)
+	}
+	if !strings.Contains(logs.String(), "cannot publish a subscription event") {
+		t.Errorf("no log line for the failed event; logs:\n%s", logs.String())
 	}
 }
