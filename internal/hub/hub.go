@@ -44,6 +44,56 @@ type Hub struct {
 	stopped   chan struct{} // closed by Close: background goroutines end
 	stopOnce  sync.Once
 	wg        sync.WaitGroup
+	// streams counts subscription handlers from registration until their
+	// closing events are published, so Shutdown can wait for them.
+	streams tracker
+}
+
+// tracker counts running subscription handlers; once closed it admits no
+// more, and wait returns when the count is back to zero.
+type tracker struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	zero   chan struct{} // made by close; closed when n reaches 0
+}
+
+func (t *tracker) add() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.n++
+	return true
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 && t.zero != nil {
+		close(t.zero)
+		t.zero = nil
+	}
+}
+
+// close refuses new handlers and returns a channel closed once none runs.
+func (t *tracker) close() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	ch := make(chan struct{})
+	if t.n == 0 {
+		close(ch)
+	} else {
+		if t.zero != nil {
+			// A second close waits on the same event.
+			return t.zero
+		}
+		t.zero = ch
+	}
+	return ch
 }
 
 // New validates cfg, applies defaults and returns a hub that delivers the
@@ -224,15 +274,11 @@ func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 // subscriptions and publishes. In-flight publishes finish.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.closeOnce.Do(func() { close(h.done) })
-	for {
-		if h.bc.count() == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
+	select {
+	case <-h.streams.close():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

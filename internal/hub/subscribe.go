@@ -132,17 +132,16 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	select {
-	case <-h.done:
+	if !h.streams.add() {
 		h.writeError(w, r, req.gen, errShuttingDown)
 		return
-	default:
 	}
 	until, untilID := h.bc.add(s)
 	h.subscribed(s)
 	defer func() {
 		h.bc.remove(s)
 		h.unsubscribed(s)
+		h.streams.done()
 	}()
 
 	// Resolve the cursor (PROTOCOL.md items 41-45). An unknown or evicted
