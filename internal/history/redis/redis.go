@@ -251,8 +251,9 @@ func (s *Store) open(ctx context.Context) (uint64, error) {
 	}
 	last, err := openScript.Run(ctx, s.client, s.keys.list()).Uint64()
 	if err != nil {
-		if redis.HasErrorPrefix(err, "ERR mercurectl:") {
-			return 0, fmt.Errorf("%w: %s", ErrIncompatible, strings.TrimPrefix(err.Error(), "ERR mercurectl: "))
+		if redis.HasErrorPrefix(err, "mercurectl:") {
+			_, msg, _ := strings.Cut(err.Error(), "mercurectl: ")
+			return 0, fmt.Errorf("%w: %s", ErrIncompatible, msg)
 		}
 		return 0, s.fail(ctx, "read stream tail", err)
 	}

@@ -214,7 +214,8 @@ func (s *Server) log() string {
 }
 
 // ping reports whether a server answers PING on sock (LOADING while it replays
-// its append-only file counts as not yet).
+// its append-only file counts as not yet; NOAUTH, from a server started with
+// --requirepass, counts as up).
 func ping(sock string) error {
 	c, err := net.DialTimeout("unix", sock, time.Second)
 	if err != nil {
@@ -229,7 +230,7 @@ func ping(sock string) error {
 	if err != nil {
 		return err
 	}
-	if line != "+PONG\r\n" {
+	if line != "+PONG\r\n" && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
