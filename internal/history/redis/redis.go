@@ -175,6 +175,9 @@ type Store struct {
 	wake chan struct{}
 	// closing is closed by Close.
 	closing chan struct{}
+	// readErr is the reader's last error while its reads fail, nil once
+	// they succeed again.
+	readErr error
 }
 
 var _ history.Store = (*Store)(nil)
@@ -573,13 +576,20 @@ func parseSeq(id string) (uint64, bool) {
 // last entry the reader delivered.
 func (s *Store) LastSeq() uint64 { return s.delivered.Load() }
 
-// Ready implements history.Store: Redis must answer PING.
+// Ready implements history.Store: Redis must answer PING, and the reader
+// must be reading (an Append waits for it).
 func (s *Store) Ready(ctx context.Context) error {
-	if s.isClosed() {
+	s.mu.Lock()
+	closed, readErr := s.closed, s.readErr
+	s.mu.Unlock()
+	if closed {
 		return history.ErrClosed
 	}
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis history: %w: %w", history.ErrUnavailable, err)
+	}
+	if readErr != nil {
+		return fmt.Errorf("redis history: %w: reading the stream: %w", history.ErrUnavailable, readErr)
 	}
 	return nil
 }
@@ -657,20 +667,22 @@ func (s *Store) read(sink history.Sink) {
 			Block:   readBlock,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
-			continue // nothing new within readBlock
+			// Nothing new within readBlock: a successful read all the same.
+			streams, err = nil, nil
 		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
 			}
+			s.setReadErr(err)
 			if !failing {
 				s.logger.Warn("reading the stream failed; retrying", slog.Uint64("after", pos), slog.Any("error", err))
 				failing = true
 			} else {
 				s.logger.Debug("reading the stream failed again", slog.Any("error", err))
 			}
-			// Full jitter, so that the nodes of a cluster do not all
-			// reconnect at the same instant.
+			// Jitter (half the backoff), so that the nodes of a cluster
+			// do not all reconnect at the same instant.
 			wait := backoff/2 + rand.N(backoff/2+1)
 			backoff = min(2*backoff, maxBackoff)
 			select {
@@ -682,14 +694,20 @@ func (s *Store) read(sink history.Sink) {
 		}
 		if failing {
 			s.logger.Info("reading the stream again", slog.Uint64("after", pos))
+			s.setReadErr(nil)
 			failing = false
 		}
 		backoff = minBackoff
+		if len(streams) == 0 {
+			continue
+		}
 		for _, st := range streams {
 			for _, m := range st.Messages {
 				u, seq, err := s.decode(m)
 				if seq == 0 || seq <= pos {
-					s.logger.Error("skipping stream entry", slog.String("entry", m.ID), slog.Any("error", err))
+					// Not an ID this store writes (seq 0), or one behind
+					// the reader: XREAD never returns those for ours.
+					s.logger.Error("skipping foreign stream entry", slog.String("entry", m.ID))
 					continue
 				}
 				if seq != pos+1 {
@@ -710,6 +728,12 @@ func (s *Store) read(sink history.Sink) {
 		s.wake = make(chan struct{})
 		s.mu.Unlock()
 	}
+}
+
+func (s *Store) setReadErr(err error) {
+	s.mu.Lock()
+	s.readErr = err
+	s.mu.Unlock()
 }
 
 // requestTrim asks the janitor for a trim without waiting.
