@@ -74,8 +74,27 @@ const (
 )
 
 // MaxPatternLength is the longest draft-08 matcher accepted, in bytes
-// (PROTOCOL.md item 9: a 4097-byte pattern is refused).
+// (PROTOCOL.md item 9: a 4097-byte pattern is refused). Draft-07 templates
+// longer than this are treated as exact strings.
 const MaxPatternLength = 4096
+
+// Complexity caps for URL patterns, so that matching stays cheap (PROTOCOL.md
+// item 10: evaluation MUST be linear-time or bounded). Go regexps run in time
+// linear in the topic, but the URL Pattern library extracts submatches, so the
+// cost per topic byte grows with the number of capture groups times the number
+// of live NFA states: without these caps a 3.6 KB pattern of 600 groups took
+// 1.6 s to match a 1 KiB topic. Patterns beyond the caps are refused with
+// ErrInvalidPattern. Legitimate patterns use a handful of groups and tiny
+// regular expressions.
+const (
+	// MaxPatternGroups caps the named groups (":id"), regexp groups
+	// ("(\\d+)") and wildcards ("*") of one URL pattern.
+	MaxPatternGroups = 32
+	// MaxPatternRegexpSize caps the compiled size, in RE2 instructions, of
+	// all the regexp groups of one URL pattern together; it is what stops
+	// counted repetition ("(a{1000})") from inflating a short pattern.
+	MaxPatternRegexpSize = 512
+)
 
 // Errors returned by Compile08. They are wrapped with the offending detail;
 // test them with errors.Is.
@@ -124,15 +143,16 @@ type Selector struct {
 // "*" gives KindAny. A string that parses as an RFC 6570 URI template with at
 // least one expression gives KindTemplate, which matches the identical string
 // or any string the template matches. Anything else, including an invalid
-// template, gives KindExact. A template too large for a regular expression
-// (for example an expression with more than a thousand variables) is also
-// treated as an exact string rather than matched with an unbounded fallback.
-// Compile07 never fails.
+// template, gives KindExact. So does a template longer than MaxPatternLength
+// or too large for a regular expression (such as an expression with more than
+// a thousand variables): this bounds the cost of matching (PROTOCOL.md item
+// 10), and Compile07 cannot refuse a selector since it also reads legacy
+// tokens. Compile07 never fails.
 func Compile07(s string) *Selector {
 	if s == "*" {
 		return &Selector{kind: KindAny, raw: s, matchType: TypeAny}
 	}
-	if strings.IndexByte(s, '{') >= 0 {
+	if strings.IndexByte(s, '{') >= 0 && len(s) <= MaxPatternLength {
 		if re := templateRegexp(s); re != nil {
 			return newCached(&Selector{kind: KindTemplate, raw: s, matchType: TypeTemplate, re: re}, "t", "")
 		}
@@ -202,6 +222,9 @@ func Compile08(matchType, pattern string, base *url.URL) (*Selector, error) {
 		}
 		baseStr = base.String()
 		baseScheme = strings.ToLower(base.Scheme)
+	}
+	if err := checkComplexity(pattern); err != nil {
+		return nil, err
 	}
 	p, err := compileURLPattern(pattern, baseStr)
 	if err != nil {

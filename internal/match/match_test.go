@@ -233,6 +233,11 @@ func TestCompile08Errors(t *testing.T) {
 		{"item 9: invalid URL pattern (bad regexp)", "urlpattern", "/books/([a-)", base, ErrInvalidPattern},
 		{"item 9: invalid URL pattern (duplicate name)", "urlpattern", "/:id/:id", base, ErrInvalidPattern},
 		{"item 10: relative pattern without a base", "urlpattern", "/books/:id", nil, ErrInvalidPattern},
+		{"item 10: too many groups", "urlpattern", strings.Repeat("/:a", 33), base, ErrInvalidPattern},
+		{"item 10: too many wildcards", "urlpattern", strings.Repeat("/*", 33), base, ErrInvalidPattern},
+		{"item 10: too many regexp groups", "urlpattern", strings.Repeat("/(a)", 33), base, ErrInvalidPattern},
+		{"item 10: counted repetition inflates the regexp", "urlpattern", "/(a{1000})", base, ErrInvalidPattern},
+		{"item 10: regexps too large together", "urlpattern", strings.Repeat("/(a{100})", 6), base, ErrInvalidPattern},
 		{"relative base", "urlpattern", "/books/:id", mustParse(t, "/.well-known/mercure"), ErrInvalidPattern},
 	}
 	for _, tt := range tests {
@@ -261,6 +266,32 @@ func TestCompile08Limits(t *testing.T) {
 	if s := mustCompile08(t, "urlpattern", long, base); !s.Match(long) {
 		t.Errorf("4096-byte URL pattern does not match its own path")
 	}
+	// Item 10: complexity caps are inclusive and count only real groups.
+	var maxGroups strings.Builder // group names must be unique: :a, :ab, :abb...
+	for j := range MaxPatternGroups {
+		maxGroups.WriteString("/:a" + strings.Repeat("b", j))
+	}
+	within := []string{
+		maxGroups.String(),
+		"/(\\d{4})/(\\d{2})/:slug",
+		"https://example.com:8080/books/:id",              // ":" before a port or "//" is no group
+		"/books/\\*/\\(x\\)" + strings.Repeat("/\\*", 40), // escaped characters are literals
+		"/(a{100})/(a{100})/(a{100})/(a{100})/(a{100})",
+	}
+	for _, p := range within {
+		if _, err := Compile08("urlpattern", p, base); err != nil {
+			t.Errorf("Compile08(urlpattern, %.60q): %v", p, err)
+		}
+	}
+	// Item 10: draft-07 templates longer than the cap are exact strings.
+	longTemplate := "https://example.com/{id}/" + strings.Repeat("a", MaxPatternLength)
+	if s := Compile07(longTemplate); s.Kind() != KindExact || !s.Match(longTemplate) {
+		t.Errorf("long template: kind %v", s.Kind())
+	}
+	if s := Compile07(longTemplate[:MaxPatternLength]); s.Kind() != KindTemplate {
+		t.Errorf("4096-byte template: kind %v, want template", s.Kind())
+	}
+
 	// Item 10: star needs no base, whatever the type.
 	for _, typ := range []string{"", "exact", "urlpattern"} {
 		if s := mustCompile08(t, typ, "*", nil); !s.Match("urn:x") {

@@ -1,0 +1,152 @@
+package match
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzCompile07 checks that draft-07 selectors never panic, always match
+// their own literal string (PROTOCOL.md item 11), that exact selectors match
+// nothing else, and that the cache agrees with direct matching.
+func FuzzCompile07(f *testing.F) {
+	for _, s := range []string{
+		"*", "", "https://example.com/books/{id}", "https://example.com/{+path}", "{?q,r}", "{#frag}",
+		"{/a,b*}", "{;x,y}", "{&a}", "{.ext}", "{var:3}", "{list*}", "{", "}", "{}", "{a", "a b{x}",
+		"https://example.com/books/1", "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+		"{a,b,c,d,e,f,g,h}", "%7B{x}%7D", "\xff{x}",
+	} {
+		f.Add(s, "https://example.com/books/1")
+	}
+	cache := NewCache(256)
+	f.Fuzz(func(t *testing.T, sel, topic string) {
+		s := Compile07(sel)
+		if s.String() != sel {
+			t.Fatalf("String() = %q, want %q", s.String(), sel)
+		}
+		if !s.Match(sel) {
+			t.Fatalf("Compile07(%q) (kind %v) does not match itself", sel, s.Kind())
+		}
+		got := s.Match(topic)
+		switch s.Kind() {
+		case KindAny:
+			if !got {
+				t.Fatalf("* did not match %q", topic)
+			}
+		case KindExact:
+			if got != (topic == sel) {
+				t.Fatalf("exact %q Match(%q) = %v", sel, topic, got)
+			}
+		case KindTemplate:
+			if strings.IndexByte(sel, '{') < 0 {
+				t.Fatalf("template kind without an expression: %q", sel)
+			}
+		default:
+			t.Fatalf("unexpected kind %v", s.Kind())
+		}
+		if c := cache.Match(s, topic); c != got {
+			t.Fatalf("Cache.Match(%q, %q) = %v, Match = %v", sel, topic, c, got)
+		}
+	})
+}
+
+// FuzzCompile08 checks that draft-08 matchers never panic, that "*" matches
+// anything whatever the type (PROTOCOL.md item 10), that exact matchers are a
+// byte comparison, and that URL pattern matching agrees with the library
+// called with the base URL always supplied.
+func FuzzCompile08(f *testing.F) {
+	for _, p := range []string{
+		"*", "", "/books/:id", "https://example.com/books/:id", "https://example.com/books/*",
+		"/books/:id(\\d+)", "/books/(.*)", "{/:x}?", "/:a/:a", "urn\\:books\\:*", "urn:*", "file:///*",
+		"*://*:*/*", "https://*.example.com/*", "/books/([a-)", "/(", "\\", "http://[::1]:8080/*",
+	} {
+		for _, typ := range []string{"urlpattern", "exact", ""} {
+			f.Add(typ, p, "https://example.com/books/1")
+		}
+	}
+	f.Add("urlpattern", "/books/:id", "https:books/1")
+	f.Add("Exact", "*", "x")
+	base := mustParse(f, hubURL)
+	cache := NewCache(256)
+	f.Fuzz(func(t *testing.T, matchType, pattern, topic string) {
+		s, err := Compile08(matchType, pattern, base)
+		validType := matchType == "" || matchType == TypeExact || matchType == TypeURLPattern
+		if pattern == "*" && validType {
+			if err != nil {
+				t.Fatalf("Compile08(%q, \"*\"): %v", matchType, err)
+			}
+			if !s.Match(topic) {
+				t.Fatalf("* did not match %q", topic)
+			}
+		}
+		if err != nil {
+			if s != nil {
+				t.Fatalf("selector and error both returned")
+			}
+			if !errors.Is(err, ErrUnknownMatchType) && !errors.Is(err, ErrInvalidPattern) && !errors.Is(err, ErrTooLong) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if !validType {
+			t.Fatalf("match type %q accepted", matchType)
+		}
+		got := s.Match(topic)
+		switch s.Kind() {
+		case KindAny:
+		case KindExact:
+			if got != (topic == pattern) {
+				t.Fatalf("exact %q Match(%q) = %v", pattern, topic, got)
+			}
+		case KindURLPattern:
+			want := false
+			if topic != "" && topic[0] != ' ' && topic[len(topic)-1] != ' ' && !HasControlOrFormat(topic) {
+				want = s.pattern.Test(topic, s.base)
+			}
+			if got != want {
+				t.Fatalf("pattern %q Match(%q) = %v, library with base = %v", pattern, topic, got, want)
+			}
+		default:
+			t.Fatalf("unexpected kind %v", s.Kind())
+		}
+		if c := cache.Match(s, topic); c != got {
+			t.Fatalf("Cache.Match(%q, %q) = %v, Match = %v", pattern, topic, c, got)
+		}
+	})
+}
+
+// FuzzReservedTopic08 checks that ReservedTopic08 never panics, and that any
+// segment appended under the hub path, on any host, is reserved
+// (PROTOCOL.md item 26).
+func FuzzReservedTopic08(f *testing.F) {
+	for _, s := range []string{
+		"https://x.example/.well-known/mercure/subscriptions/x", "/.well-known/%6Dercure/x", "mercure/x",
+		"https://example.com/books/1", "*", "", "urn:uuid:1", "../../x", "%2e%2e", "\\", "http://[::1",
+		"https:mercure", "foo:/.well-known/mercure", "//h", "?#",
+	} {
+		f.Add(s, hubURL)
+	}
+	f.Add("x", "https://example.com/hub/")
+	f.Add("x", "/relative")
+	f.Fuzz(func(t *testing.T, topic, hubStr string) {
+		hub, err := url.Parse(hubStr)
+		if err != nil {
+			hub = nil
+		}
+		ReservedTopic08(topic, hub)
+
+		hubPath := defaultHubPath
+		if hub != nil && hub.EscapedPath() != "" {
+			hubPath = hub.EscapedPath()
+		}
+		seg := url.PathEscape(topic)
+		if seg == "." || seg == ".." || seg == "" || !strings.HasPrefix(hubPath, "/") {
+			return
+		}
+		under := "https://other.example" + strings.TrimSuffix(hubPath, "/") + "/" + seg
+		if !ReservedTopic08(under, hub) {
+			t.Fatalf("hub %q: %q is not reserved", hubStr, under)
+		}
+	})
+}
