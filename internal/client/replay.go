@@ -1,0 +1,161 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mercurectl/mercurectl/internal/sse"
+)
+
+// DefaultIdle is how long Replay waits without traffic before deciding that
+// a hub without the in-band marker has finished replaying.
+const DefaultIdle = time.Second
+
+// ReplayEnd says how a replay ended.
+type ReplayEnd int
+
+const (
+	// ReplayEndMarker: the hub marked the end of the replay in-band
+	// (sse.ReplayDoneComment). Exact.
+	ReplayEndMarker ReplayEnd = iota + 1
+	// ReplayEndIdle: nothing arrived for ReplayRequest.Idle.
+	ReplayEndIdle
+	// ReplayEndEOF: the hub closed the stream.
+	ReplayEndEOF
+	// ReplayEndStopped: OnEvent returned ErrStop.
+	ReplayEndStopped
+)
+
+// String returns "marker", "idle", "eof" or "stopped".
+func (e ReplayEnd) String() string {
+	switch e {
+	case ReplayEndMarker:
+		return "marker"
+	case ReplayEndIdle:
+		return "idle"
+	case ReplayEndEOF:
+		return "eof"
+	case ReplayEndStopped:
+		return "stopped"
+	default:
+		return fmt.Sprintf("ReplayEnd(%d)", int(e))
+	}
+}
+
+// ReplayRequest describes a replay.
+type ReplayRequest struct {
+	// Selectors are the topics to replay (see Selector). Required.
+	Selectors []Selector
+	// From is the cursor: an update id, or Earliest. Required.
+	From string
+	// Idle is how long to wait without traffic before ending, against hubs
+	// that do not mark the end of the replay; 0 means DefaultIdle.
+	Idle time.Duration
+	// AllowGap continues when the hub reports that From is unknown instead
+	// of failing with ErrHistoryGap.
+	AllowGap bool
+	// OnEvent receives every replayed event, in order. Required. Returning
+	// ErrStop ends the replay without error.
+	OnEvent func(sse.Event) error
+	// OnConnect, when set, is called once the hub accepted the connection.
+	OnConnect func(ConnInfo)
+	// MaxEventSize is the reader's safety limit (0: sse.DefaultMaxEventSize).
+	MaxEventSize int
+}
+
+// ReplayResult describes a finished replay.
+type ReplayResult struct {
+	// Events is how many events were passed to OnEvent.
+	Events int
+	// LastEventID is the id of the last event received (From if none).
+	LastEventID string
+	// Conn describes the connection (cursors, marker).
+	Conn ConnInfo
+	// Gap reports that the hub did not know From (see ConnInfo.Gap); with
+	// AllowGap the replay went on, without it Replay returned ErrHistoryGap.
+	Gap bool
+	// End says how the replay ended.
+	End ReplayEnd
+}
+
+// Replay prints the history after a cursor and returns once it has caught
+// up with what the hub held when the connection was made. It connects once,
+// sending r.From as the cursor, and ends:
+//
+//   - exactly, against a mercurectl hub: that hub sends, right after the
+//     replayed history, an SSE comment (sse.ReplayDoneComment) that other
+//     clients ignore, and announces it with a response header, so no timer
+//     is used;
+//   - against any other hub, after r.Idle (default 1s) without traffic once
+//     the connection is established: the replay comes as one burst, then
+//     only live updates and rare keep-alives follow. A hub that sends
+//     keep-alives more often than r.Idle keeps the replay going, and one
+//     that pauses longer than r.Idle within the burst ends it early;
+//   - when the hub closes the stream.
+//
+// The hub's cursor header (PROTOCOL.md item 44) is compared with r.From: if
+// the hub does not hold From (it answers another id, or Earliest), updates
+// may have been lost and Replay returns an error wrapping ErrHistoryGap
+// before reading anything, unless r.AllowGap. Connection errors are the
+// same as Subscribe's; Replay does not reconnect.
+func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error) {
+	res := ReplayResult{LastEventID: r.From}
+	if r.From == "" {
+		return res, fmt.Errorf("%w: replay needs a cursor (an update id or %q)", ErrInvalidRequest, Earliest)
+	}
+	if r.OnEvent == nil {
+		return res, fmt.Errorf("%w: no event handler", ErrInvalidRequest)
+	}
+	idle := r.Idle
+	if idle <= 0 {
+		idle = DefaultIdle
+	}
+	sr := SubscribeRequest{
+		Selectors:    r.Selectors,
+		LastEventID:  r.From,
+		MaxEventSize: r.MaxEventSize,
+		OnEvent: func(ev sse.Event) error {
+			res.Events++
+			res.LastEventID = ev.LastEventID
+			err := r.OnEvent(ev)
+			if errors.Is(err, ErrStop) {
+				res.End = ReplayEndStopped
+			}
+			return err
+		},
+		OnReplayDone: func() error {
+			res.End = ReplayEndMarker
+			return ErrStop
+		},
+	}
+	s, err := c.newSubscription(ctx, sr)
+	if err != nil {
+		return res, err
+	}
+	s.activity, s.idleEnds = idle, true
+	s.onConnect = func(ci ConnInfo) error {
+		res.Conn = ci
+		res.Gap = ci.Gap()
+		if r.OnConnect != nil {
+			r.OnConnect(ci)
+		}
+		if res.Gap && !r.AllowGap {
+			return fmt.Errorf("replay: %w: the hub does not hold %q (its cursor is %q); updates after it may have been lost",
+				ErrHistoryGap, r.From, ci.ResponseCursor)
+		}
+		return nil
+	}
+	if err := s.run(ctx); err != nil {
+		return res, err
+	}
+	if res.End == 0 {
+		res.End = ReplayEndEOF
+		if s.idled {
+			res.End = ReplayEndIdle
+		}
+	}
+	c.logger.DebugContext(ctx, "replay finished", "events", res.Events, "end", res.End.String())
+	return res, nil
+}
