@@ -70,8 +70,10 @@ func TestParseDSN(t *testing.T) {
 			t.Errorf("parseDSN(%q): MaxRetries %d, ContextTimeoutEnabled %v", tc.dsn, ro.MaxRetries, ro.ContextTimeoutEnabled)
 		}
 	}
-	if _, _, err := parseDSN("redis://u:hunter2@h:1/0?db=x"); err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("error for a bad DSN with a password = %v; want one that hides the password", err)
+	for _, dsn := range []string{"redis://u:hunter2@h:1/0?db=x", "redis://u:hunter2@h:%zz/0", "redis://u:hunter2@h:1/0?bad=1"} {
+		if _, _, err := parseDSN(dsn); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error for a bad DSN with a password = %v; want one that hides the password", err)
+		}
 	}
 }
 

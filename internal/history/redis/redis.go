@@ -9,6 +9,13 @@
 // through the same path, and all nodes see the same updates in the same order
 // with the same Seq.
 //
+// # Keys
+//
+// With the prefix P (Options.Stream, default "mercure"): {P}:stream (the
+// stream), {P}:ids (the id index, a sorted set) and {P}:seq (the last Seq
+// assigned); see scripts.go. A Redis ACL user for the hub needs EVAL and
+// EVALSHA, XREAD, XRANGE, GET, INFO and PING on these keys.
+//
 // # Seq
 //
 // The store names the entries itself: the entry for Seq s has the stream ID
@@ -38,7 +45,7 @@
 // A publish is acknowledged only after Redis ran the append script and the
 // local reader delivered the entry to the sink. While Redis is unreachable,
 // Append fails at once with an error that wraps history.ErrUnavailable, Ready
-// fails, and the reader retries with capped backoff, resuming from the last
+// fails (it also fails while the reader cannot read), and the reader retries with capped backoff, resuming from the last
 // entry it delivered when Redis returns: no loss, no duplicate. Redis must
 // persist what it acknowledges (appendonly yes, appendfsync always or
 // everysec accepting the loss of up to a second) for a Redis restart to keep
@@ -110,8 +117,8 @@ const (
 	scanChunkMax   = 512
 	scanChunkBytes = 8 << 20
 
-	// minRedisVersion is the first release with XTRIM MINID and exclusive
-	// XRANGE bounds.
+	// minRedisMajor.minRedisMinor is the first release with XTRIM MINID and
+	// exclusive XRANGE bounds.
 	minRedisMajor, minRedisMinor = 6, 2
 )
 
@@ -292,7 +299,12 @@ func checkVersion(info string) error {
 func parseDSN(dsn string) (*redis.Options, string, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %s", ErrBadDSN, redactErr(err, dsn))
+		// url.Error repeats the whole DSN, password included: keep only
+		// the reason.
+		if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, "", fmt.Errorf("%w: %w", ErrBadDSN, err)
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix":
