@@ -208,8 +208,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // cors adds CORS headers for allowed origins and answers preflight
 // requests (PROTOCOL.md item 17). It reports whether the request was answered.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(h.cfg.CORSOrigins) == 0 {
+		return false
+	}
+	// The reply depends on Origin from here on, also when the origin is
+	// absent or refused: caches (the metadata is cacheable) must not serve
+	// a reply without CORS headers to an allowed origin.
+	w.Header().Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
-	if origin == "" || len(h.cfg.CORSOrigins) == 0 {
+	if origin == "" {
 		return false
 	}
 	star, allowed := false, false
@@ -225,7 +232,6 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	hd := w.Header()
-	hd.Add("Vary", "Origin")
 	if star {
 		hd.Set("Access-Control-Allow-Origin", "*")
 	} else {

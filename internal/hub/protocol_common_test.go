@@ -697,6 +697,34 @@ func TestItem17CORS(t *testing.T) {
 		}
 	})
 
+	// The answer depends on Origin whenever CORS is configured, so caches
+	// (the metadata is cacheable) must key on it, also when the origin is
+	// refused or absent: otherwise a cached reply without CORS headers
+	// would be served to an allowed origin.
+	t.Run("vary", func(t *testing.T) {
+		t.Parallel()
+		for _, origins := range [][]string{{"*"}, {"https://app.example"}} {
+			th := newTestHub(t, func(c *Config) { c.CORSOrigins = origins })
+			for _, origin := range []string{"", "https://evil.example", "https://app.example"} {
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, confMetadataURL(th), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if origin != "" {
+					req.Header.Set("Origin", origin)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if got := resp.Header.Values("Vary"); !slices.Contains(got, "Origin") {
+					t.Errorf("CORS %q, Origin %q: Vary = %q, want Origin", origins, origin, got)
+				}
+			}
+		}
+	})
+
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		th := newTestHub(t, nil)
