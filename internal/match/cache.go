@@ -30,8 +30,11 @@ const MaxCachedTopicLength = 512
 // take only a read lock, and each shard holds at most two generations of
 // entries; when the current generation is full the previous one is dropped
 // wholesale, so eviction is O(1) and recently used entries survive (a hit in
-// the previous generation moves the entry to the current one). A nil *Cache
-// is valid and caches nothing.
+// the previous generation moves the entry to the current one). The price of
+// that cheap eviction is that only the most recent half of the capacity is
+// guaranteed to survive a rotation: size the cache at about twice the working
+// set of (distinct selector, topic) pairs. A nil *Cache is valid and caches
+// nothing.
 type Cache struct {
 	shards []cacheShard
 	shift  uint // 64 - log2(len(shards)): the top bits of a hash pick the shard

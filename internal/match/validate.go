@@ -95,7 +95,9 @@ func ReservedTopic08(topic string, hub *url.URL) bool {
 		return p != "" && (p == reserved || strings.HasPrefix(p, reserved+"/"))
 	}
 
-	// WHATWG URL parser, as used by URL pattern matching.
+	// WHATWG URL parser, as used by URL pattern matching. The parsed base is
+	// used once: that parser shares the base's path with the result of a
+	// relative parse and may shorten it in place.
 	if wb, err := wurl.Parse(base.String()); err == nil {
 		if u, err := wb.Parse(topic); err == nil && !u.OpaquePath() && under(u.Pathname()) {
 			return true
