@@ -63,6 +63,8 @@ type fakeHub struct {
 	contentType   string // overrides text/event-stream
 	publishStatus int    // answer publishes with this status (0: normal)
 	publishBody   string
+	subsAPI       string // subscriptions API: "link" (draft-08), "jsonld" (draft-07), "" (404)
+	subsAPIStatus int    // answer the subscriptions API with this status (0: normal)
 }
 
 func newFakeHub(tb testing.TB) *fakeHub {
@@ -181,6 +183,8 @@ func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.servePublish(w, rec.form)
 	case r.URL.Path == HubPath && r.Method == http.MethodGet:
 		h.serveSubscribe(w, r)
+	case r.URL.Path == HubPath+SubscriptionsPath && r.Method == http.MethodGet:
+		h.serveSubscriptions(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -207,6 +211,30 @@ func (h *fakeHub) serveMetadata(w http.ResponseWriter) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(body))
+}
+
+func (h *fakeHub) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	mode, status := h.subsAPI, h.subsAPIStatus
+	cursor := Earliest
+	if len(h.history) > 0 {
+		cursor = h.history[len(h.history)-1].id
+	}
+	h.mu.Unlock()
+	switch {
+	case status != 0:
+		http.Error(w, "no", status)
+	case mode == "link":
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Add("Link", `<https://other.example>; rel="self"`)
+		w.Header().Add("Link", fmt.Sprintf(`</.well-known/mercure>; rel="mercure"; last-event-id="%s"; type="mercure"; content-type="application/json"`, cursor))
+		_, _ = fmt.Fprintf(w, `{"id": %q, "type": "subscriptions", "subscriptions": []}`, r.URL.Path)
+	case mode == "jsonld":
+		w.Header().Set("Content-Type", "application/ld+json")
+		_, _ = fmt.Fprintf(w, `{"@context": "https://mercure.rocks/", "id": %q, "type": "Subscriptions", "lastEventID": %q, "subscriptions": []}`, r.URL.Path, cursor)
+	default:
+		http.NotFound(w, r)
+	}
 }
 
 func (h *fakeHub) servePublish(w http.ResponseWriter, form url.Values) {

@@ -26,9 +26,13 @@ const (
 	ReplayEndEOF
 	// ReplayEndStopped: OnEvent returned ErrStop.
 	ReplayEndStopped
+	// ReplayEndCursor: the update that was the hub's newest when the replay
+	// started (its subscriptions API cursor) was received, or the hub held
+	// nothing after From.
+	ReplayEndCursor
 )
 
-// String returns "marker", "idle", "eof" or "stopped".
+// String returns "marker", "idle", "eof", "stopped" or "cursor".
 func (e ReplayEnd) String() string {
 	switch e {
 	case ReplayEndMarker:
@@ -39,6 +43,8 @@ func (e ReplayEnd) String() string {
 		return "eof"
 	case ReplayEndStopped:
 		return "stopped"
+	case ReplayEndCursor:
+		return "cursor"
 	default:
 		return fmt.Sprintf("ReplayEnd(%d)", int(e))
 	}
@@ -56,6 +62,9 @@ type ReplayRequest struct {
 	// AllowGap continues when the hub reports that From is unknown instead
 	// of failing with ErrHistoryGap.
 	AllowGap bool
+	// NoCursorProbe skips asking the hub's subscriptions API for its
+	// current cursor (see Replay).
+	NoCursorProbe bool
 	// OnEvent receives every replayed event, in order. Required. Returning
 	// ErrStop ends the replay without error.
 	OnEvent func(sse.Event) error
@@ -73,6 +82,9 @@ type ReplayResult struct {
 	LastEventID string
 	// Conn describes the connection (cursors, marker).
 	Conn ConnInfo
+	// HubCursor is the hub's newest update id when the replay started, as
+	// its subscriptions API reported it ("" when unknown).
+	HubCursor string
 	// Gap reports that the hub did not know From (see ConnInfo.Gap); with
 	// AllowGap the replay went on, without it Replay returned ErrHistoryGap.
 	Gap bool
@@ -80,17 +92,22 @@ type ReplayResult struct {
 	End ReplayEnd
 }
 
-// Replay prints the history after a cursor and returns once it has caught
+// Replay delivers the history after a cursor and returns once it has caught
 // up with what the hub held when the connection was made. It connects once,
 // sending r.From as the cursor, and ends:
 //
 //   - exactly, against a mercurectl hub: that hub sends, right after the
 //     replayed history, an SSE comment (sse.ReplayDoneComment) that other
-//     clients ignore, and announces it with a response header, so no timer
-//     is used;
-//   - against any other hub, after r.Idle (default 1s) without traffic once
-//     the connection is established: the replay comes as one burst, then
-//     only live updates and rare keep-alives follow. A hub that sends
+//     clients ignore, and announces it with a response header
+//     (sse.ReplayMarkerHeader), so no timer is used;
+//   - against other hubs, by the protocol's cursor when the hub exposes it:
+//     once connected, Replay asks the subscriptions API (when enabled and
+//     authorised) for the hub's newest update id, and ends when that update
+//     arrives, or at once if the hub holds nothing after r.From;
+//   - otherwise after r.Idle (default 1s) without traffic once the
+//     connection is established: a hub sends the replay as one burst, then
+//     only live updates and rare keep-alives. This is also the fallback when
+//     the newest update is on another topic or private. A hub that sends
 //     keep-alives more often than r.Idle keeps the replay going, and one
 //     that pauses longer than r.Idle within the burst ends it early;
 //   - when the hub closes the stream.
@@ -112,6 +129,7 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, err
 	if idle <= 0 {
 		idle = DefaultIdle
 	}
+	var target string // the hub's newest id, when known: the end of the replay
 	sr := SubscribeRequest{
 		Selectors:    r.Selectors,
 		LastEventID:  r.From,
@@ -122,6 +140,10 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, err
 			err := r.OnEvent(ev)
 			if errors.Is(err, ErrStop) {
 				res.End = ReplayEndStopped
+			}
+			if err == nil && target != "" && ev.HasID && ev.ID == target {
+				res.End = ReplayEndCursor
+				return ErrStop
 			}
 			return err
 		},
@@ -145,6 +167,24 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, err
 			return fmt.Errorf("replay: %w: the hub does not hold %q (its cursor is %q); updates after it may have been lost",
 				ErrHistoryGap, r.From, ci.ResponseCursor)
 		}
+		if ci.ReplayMarker || r.NoCursorProbe {
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, cursorProbeTimeout)
+		cur, ok, err := c.HubCursor(pctx)
+		cancel()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if err != nil || !ok {
+			return nil
+		}
+		res.HubCursor = cur
+		if cur == Earliest || cur == r.From {
+			res.End = ReplayEndCursor // nothing after From
+			return ErrStop
+		}
+		target = cur
 		return nil
 	}
 	if err := s.run(ctx); err != nil {

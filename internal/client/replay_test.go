@@ -1,9 +1,11 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +227,117 @@ func TestReplayEnds(t *testing.T) {
 			t.Fatalf("template: %v", err)
 		}
 	})
+}
+
+// Against hubs that expose their cursor through the subscriptions API,
+// Replay ends when the newest update arrives, without waiting for Idle.
+func TestReplayHubCursor(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"link", "jsonld"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			h := newFakeHub(t)
+			h.subsAPI = mode
+			h.metadata = mode == "link"
+			want := seed(h, 3)
+			var tokReqs []TokenRequest
+			var mu sync.Mutex
+			c := newTestClient(t, h.url(), Options{TokenFunc: func(_ context.Context, r TokenRequest) (string, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				tokReqs = append(tokReqs, r)
+				return "tok", nil
+			}})
+			start := time.Now()
+			ids, res, err := replayIDs(t, c, ReplayRequest{From: Earliest, Idle: time.Hour})
+			if err != nil || !slices.Equal(ids, want) || res.End != ReplayEndCursor || res.HubCursor != want[2] {
+				t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("took %v", d)
+			}
+			// The subscriptions API was asked with a token for its own path.
+			mu.Lock()
+			last := tokReqs[len(tokReqs)-1]
+			mu.Unlock()
+			if len(last.Selectors) != 1 || last.Selectors[0].Value != HubPath+SubscriptionsPath || last.Action != ActionSubscribe {
+				t.Fatalf("token request %+v", last)
+			}
+
+			// Nothing after From: ends at once.
+			ids, res, err = replayIDs(t, c, ReplayRequest{From: want[2], Idle: time.Hour})
+			if err != nil || len(ids) != 0 || res.End != ReplayEndCursor {
+				t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
+			}
+		})
+	}
+	t.Run("newest update on another topic: idle fallback", func(t *testing.T) {
+		t.Parallel()
+		h := newFakeHub(t)
+		h.subsAPI = "link"
+		want := seed(h, 2)
+		h.publish(fakeUpdate{topics: []string{"other"}})
+		c := newTestClient(t, h.url(), Options{})
+		ids, res, err := replayIDs(t, c, ReplayRequest{From: Earliest, Idle: 100 * time.Millisecond})
+		if err != nil || !slices.Equal(ids, want) || res.End != ReplayEndIdle {
+			t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
+		}
+	})
+	t.Run("API refused or absent: idle", func(t *testing.T) {
+		t.Parallel()
+		for _, status := range []int{0, http.StatusForbidden, http.StatusNotFound} {
+			h := newFakeHub(t)
+			if status != 0 {
+				h.subsAPI, h.subsAPIStatus = "link", status
+			}
+			seed(h, 2)
+			c := newTestClient(t, h.url(), Options{})
+			_, res, err := replayIDs(t, c, ReplayRequest{From: Earliest, Idle: 100 * time.Millisecond})
+			if err != nil || res.End != ReplayEndIdle || res.Events != 2 || res.HubCursor != "" {
+				t.Fatalf("status %d: result %+v, err %v", status, res, err)
+			}
+		}
+	})
+	t.Run("not probed when the hub promises the marker, or when disabled", func(t *testing.T) {
+		t.Parallel()
+		h := newFakeHub(t)
+		h.subsAPI, h.marker, h.markerHeader = "link", true, true
+		seed(h, 2)
+		c := newTestClient(t, h.url(), Options{})
+		if _, res, err := replayIDs(t, c, ReplayRequest{From: Earliest}); err != nil || res.End != ReplayEndMarker {
+			t.Fatalf("result %+v, err %v", res, err)
+		}
+		h.marker, h.markerHeader = false, false
+		if _, res, err := replayIDs(t, c, ReplayRequest{From: Earliest, Idle: 50 * time.Millisecond, NoCursorProbe: true}); err != nil || res.End != ReplayEndIdle {
+			t.Fatalf("result %+v, err %v", res, err)
+		}
+		for _, r := range h.requests() {
+			if r.url.Path == HubPath+SubscriptionsPath {
+				t.Fatalf("subscriptions API asked")
+			}
+		}
+	})
+}
+
+func TestLinkCursor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		values []string
+		want   string
+		ok     bool
+	}{
+		{[]string{`</.well-known/mercure>; rel="mercure"; last-event-id="urn:uuid:1"; type="mercure"`}, "urn:uuid:1", true},
+		{[]string{`<https://a>; rel=self, </hub>; rel="mercure"; Last-Event-ID=abc`}, "abc", true},
+		{[]string{`<https://a>; rel="self mercure"; last-event-id="x,y;z\"q"`}, `x,y;z"q`, true},
+		{[]string{`<https://a>; rel="self"; last-event-id="x"`}, "", false},
+		{[]string{`</hub>; rel="mercure"`}, "", false},
+		{[]string{`</hub>; rel="mercure"; last-event-id=""`}, "", false},
+		{[]string{`garbage`, `</hub>; rel="mercure"; last-event-id="earliest"`}, "earliest", true},
+		{nil, "", false},
+	}
+	for _, tt := range tests {
+		if got, ok := linkCursor(tt.values); got != tt.want || ok != tt.ok {
+			t.Errorf("linkCursor(%q) = %q, %v; want %q, %v", tt.values, got, ok, tt.want, tt.ok)
+		}
+	}
 }
