@@ -192,6 +192,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.serveSubscribe(w, r)
 		case http.MethodPost:
 			h.servePublish(w, r)
+		case http.MethodOptions:
+			// Not a CORS preflight from an allowed origin (cors answered
+			// those): tell the methods, as Allow promises OPTIONS works.
+			hd.Set("Allow", "GET, HEAD, POST, QUERY, OPTIONS")
+			w.WriteHeader(http.StatusNoContent)
 		default:
 			hd.Set("Allow", "GET, HEAD, POST, QUERY, OPTIONS")
 			h.writeError(w, r, genUnknown, &httpError{status: http.StatusMethodNotAllowed, msg: "method not allowed"})
