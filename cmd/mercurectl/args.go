@@ -1,0 +1,27 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// Positional-argument validators that fail with usage errors (exit 2) and
+// say what is missing, unlike cobra's own.
+
+// noArgs is cobra.NoArgs as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// exactArgs is cobra.ExactArgs as a usage error naming what is missing.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) < n:
+			return usageErrorf("%s: missing %s", cmd.CommandPath(), what)
+		case len(args) > n:
+			return usageErrorf("%s: too many arguments (want %s)", cmd.CommandPath(), what)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+// Regenerate the committed man pages and completion scripts (TestDocsUpToDate
+// fails when they are stale):
+//
+//	go generate ./cmd/mercurectl
+//
+//go:generate go run . man --dir ../../man
+//go:generate go run . completion --dir ../../completions
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+)
+
+// defaultManDate is the date of generated man pages when SOURCE_DATE_EPOCH
+// is not set: fixed, so that regenerating them changes nothing.
+var defaultManDate = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// manOptions are the inputs of the hidden `mercurectl man`.
+type manOptions struct {
+	Getenv func(string) string
+	Root   *cobra.Command
+
+	Dir string
+}
+
+func newManCmd(f *factory) *cobra.Command {
+	opts := &manOptions{Getenv: f.Getenv}
+	cmd := &cobra.Command{
+		Use:   "man --dir <dir>",
+		Short: "Generate the man pages",
+		Long: `Generate one man page per command into a directory, replacing the pages
+already there. The page date comes from SOURCE_DATE_EPOCH (Unix seconds), or
+is fixed, so that the output is reproducible.`,
+		Example: "$ mercurectl man --dir man/",
+		Hidden:  true, // for packaging: go generate ./cmd/mercurectl
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Dir == "" {
+				return usageErrorf("man: --dir is required")
+			}
+			opts.Root = cmd.Root()
+			return runMan(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "write the pages into `DIR`")
+	return cmd
+}
+
+func runMan(opts *manOptions) error {
+	date := defaultManDate
+	if epoch := opts.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+		sec, err := strconv.ParseInt(epoch, 10, 64)
+		if err != nil {
+			return usageErrorf("invalid SOURCE_DATE_EPOCH %q: want Unix seconds", epoch)
+		}
+		date = time.Unix(sec, 0).UTC()
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("generate man pages: %w", err)
+	}
+	// Remove the pages of commands that no longer exist.
+	old, err := filepath.Glob(filepath.Join(opts.Dir, "mercurectl*.1"))
+	if err != nil {
+		return fmt.Errorf("generate man pages: %w", err)
+	}
+	for _, p := range old {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("generate man pages: %w", err)
+		}
+	}
+	header := &doc.GenManHeader{
+		Section: "1",
+		Date:    &date,
+		Source:  "mercurectl",
+		Manual:  "mercurectl manual",
+	}
+	if err := doc.GenManTree(opts.Root, header, opts.Dir); err != nil {
+		return fmt.Errorf("generate man pages: %w", err)
+	}
+	return nil
+}
