@@ -72,11 +72,18 @@ func (h *Hub) writeError(w http.ResponseWriter, r *http.Request, g generation, e
 			status = http.StatusUnauthorized
 		}
 	} else if status == http.StatusUnauthorized || he.challenge != "" {
-		ch := `Bearer `
+		var params []string
 		if he.challenge != "" {
-			ch += `error="` + he.challenge + `", `
+			params = append(params, `error="`+he.challenge+`"`)
 		}
-		ch += `resource_metadata="` + h.metadataURL(r) + `"`
+		// A hub without keys serves no metadata: never point at it.
+		if h.servesMetadata() {
+			params = append(params, `resource_metadata="`+h.metadataURL(r)+`"`)
+		}
+		ch := "Bearer"
+		if len(params) > 0 {
+			ch += " " + strings.Join(params, ", ")
+		}
 		w.Header().Set("WWW-Authenticate", ch)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -255,10 +255,16 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// servesMetadata reports whether the hub serves RFC 9728 metadata: only
+// when it has keys (PROTOCOL.md item 5).
+func (h *Hub) servesMetadata() bool {
+	return h.cfg.PublisherVerifier != nil || h.cfg.SubscriberVerifier != nil
+}
+
 // serveMetadata serves the RFC 9728 protected-resource metadata (PROTOCOL.md
 // item 5). A hub without keys (purely anonymous) serves none.
 func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
-	if h.cfg.PublisherVerifier == nil && h.cfg.SubscriberVerifier == nil {
+	if !h.servesMetadata() {
 		http.NotFound(w, r)
 		return
 	}

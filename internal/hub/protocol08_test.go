@@ -109,10 +109,17 @@ func TestItem05Metadata(t *testing.T) {
 	confStatus(t, "anonymous hub metadata", resp, "", http.StatusNotFound)
 	resp, body = confDo(t, anon, http.MethodGet, "match=t", nil, "")
 	confStatus(t, "anonymous hub, no token", resp, body, http.StatusOK)
+	// Its challenges point at no metadata document.
 	resp, body = confDo(t, anon, http.MethodGet, "match=t", bearer(tok), "")
 	confStatus(t, "anonymous hub, a token", resp, body, http.StatusUnauthorized)
-	resp, body = confPublishRaw(t, anon, bearer(tok), "topic=t")
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
+		t.Errorf("anonymous hub, a token: WWW-Authenticate = %q", got)
+	}
+	resp, body = confPublishRaw(t, anon, nil, "topic=t")
 	confStatus(t, "anonymous hub, publish", resp, body, http.StatusUnauthorized)
+	if got := resp.Header.Get("WWW-Authenticate"); got != "Bearer" {
+		t.Errorf("anonymous hub, publish: WWW-Authenticate = %q", got)
+	}
 }
 
 func mustJSON(tb testing.TB, v any) string {
