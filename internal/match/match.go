@@ -104,7 +104,8 @@ var (
 	ErrUnknownMatchType = errors.New("unknown match type")
 	// ErrInvalidPattern is returned for an empty pattern, a pattern with
 	// control or format characters or invalid UTF-8, or a URL pattern that
-	// does not parse (or is relative with no base).
+	// does not parse, is relative with no base, or exceeds MaxPatternGroups
+	// or MaxPatternRegexpSize.
 	ErrInvalidPattern = errors.New("invalid pattern")
 	// ErrTooLong is returned for a pattern longer than MaxPatternLength bytes.
 	ErrTooLong = errors.New("pattern too long")
