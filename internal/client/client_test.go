@@ -3,8 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -916,5 +919,45 @@ func TestConnInfoGap(t *testing.T) {
 		if got := tt.ci.Gap(); got != tt.want {
 			t.Errorf("%+v: Gap = %v", tt.ci, got)
 		}
+	}
+}
+
+// TLS failures are unreachable too; a redirect that turns the publish into a
+// GET is reported instead of reading an event stream forever.
+func TestTLSAndRedirects(t *testing.T) {
+	t.Parallel()
+	h := newFakeHub(t)
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, h.url()+"?"+r.URL.RawQuery, http.StatusFound)
+	}))
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // expected handshake failures
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	c := newTestClient(t, tlsSrv.URL, Options{Protocol: Protocol07}) // the test certificate is not trusted
+	if _, err := c.Publish(t.Context(), PublishRequest{Topics: []string{"t"}}); !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	err := c.Subscribe(t.Context(), SubscribeRequest{Selectors: Selectors("", "t"), OnEvent: func(sse.Event) error { return nil }})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("subscribe, untrusted certificate: %v", err)
+	}
+
+	tr := tlsSrv.Client().Transport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err = New(Options{HubURL: tlsSrv.URL, HTTPClient: &http.Client{Transport: tr}, Protocol: Protocol07})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Publish(t.Context(), PublishRequest{Topics: []string{"t"}})
+	if err == nil || !strings.Contains(err.Error(), "redirected") {
+		t.Fatalf("redirected publish: %v", err)
+	}
+	// The subscription follows the redirect normally.
+	h.publish(fakeUpdate{topics: []string{"t"}, data: "via redirect"})
+	var got string
+	err = c.Subscribe(t.Context(), SubscribeRequest{Selectors: Selectors("", "t"), LastEventID: Earliest,
+		OnEvent: func(ev sse.Event) error { got = ev.Data; return ErrStop }})
+	if err != nil || got != "via redirect" {
+		t.Fatalf("subscribe through a redirect: %q, %v", got, err)
 	}
 }

@@ -85,6 +85,13 @@ func (c *Client) Publish(ctx context.Context, r PublishRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	if resp.Request != nil && resp.Request.Method != http.MethodPost {
+		// A 301/302/303 redirect turned the POST into a GET: nothing was
+		// published, and the answer may be an endless event stream.
+		discard(resp.Body)
+		return "", fmt.Errorf("publish: the hub redirected the request to %s %s, so nothing was published; use that URL as the hub URL",
+			resp.Request.Method, resp.Request.URL.Redacted())
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", httpError("publish", resp)
 	}
