@@ -1577,8 +1577,10 @@ func TestShutdownEndsStreamsAndLetsPublishesFinish(t *testing.T) {
 
 	resp, body := th.publish(t, tok, url.Values{"topic": {"t"}})
 	confStatus(t, "publish after Shutdown", resp, body, http.StatusServiceUnavailable)
-	resp, body = confDo(t, th, http.MethodGet, "match=t", bearer(tok), "")
-	confStatus(t, "subscribe after Shutdown", resp, body, http.StatusServiceUnavailable)
+	for _, m := range []string{http.MethodGet, http.MethodHead, methodQuery} {
+		resp, body = confDo(t, th, m, "match=t", bearer(tok), "")
+		confStatus(t, m+" subscribe after Shutdown", resp, body, http.StatusServiceUnavailable)
+	}
 }
 
 // The ordering guarantee (PROTOCOL.md introduction): once a publish got its

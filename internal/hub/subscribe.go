@@ -202,6 +202,13 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 
 // newSubscription authenticates the request and builds its subscriber.
 func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscriber, error) {
+	// Checked here too, so that HEAD (which never registers) also says that
+	// the hub is going away.
+	select {
+	case <-h.done:
+		return nil, errShuttingDown
+	default:
+	}
 	p, err := extractToken(r, req.gen)
 	if err != nil {
 		return nil, err
