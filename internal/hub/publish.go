@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -19,6 +20,11 @@ import (
 // maxPublishTopics caps the topics of one update (PROTOCOL.md item 29:
 // Ref answers 400, not 413, above 1000).
 const maxPublishTopics = 1000
+
+// maxTopicLength caps one topic (PROTOCOL.md item 29: field lengths SHOULD
+// be capped, 413 when exceeded). Matching costs grow with topic length, so
+// an uncapped topic would let one publisher slow down every pattern subscriber.
+const maxTopicLength = 4096
 
 // servePublish handles POST on the hub path (PROTOCOL.md items 19-31).
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
@@ -116,6 +122,9 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 	}
 	base := h.hubURL(r)
 	for _, t := range u.Topics {
+		if len(t) > maxTopicLength {
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("topic too long (at most %d bytes)", maxTopicLength)}
+		}
 		if g == gen08 {
 			switch {
 			case t == "*":
