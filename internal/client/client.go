@@ -43,7 +43,9 @@ const (
 
 // Actions a token is requested for.
 const (
-	ActionPublish   = "publish"
+	// ActionPublish asks for a token that may publish to the topics.
+	ActionPublish = "publish"
+	// ActionSubscribe asks for a token that may subscribe to the selectors.
 	ActionSubscribe = "subscribe"
 )
 
