@@ -75,10 +75,17 @@ func newMetrics(h *Hub) *metrics {
 	return m
 }
 
+// appendTimeout bounds one Store.Append.
+const appendTimeout = 15 * time.Second
+
 // appendUpdate stores u through the store, which dispatches it before
 // returning, and records how long that took.
 func (h *Hub) appendUpdate(ctx context.Context, u *history.Update) error {
 	start := time.Now()
+	// A store that waits on a remote backend (Redis) must not hold a
+	// publisher forever: past appendTimeout the publisher gets a 503.
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
 	if err := h.cfg.Store.Append(ctx, u); err != nil {
 		return err
 	}
