@@ -332,3 +332,23 @@ func TestItem40AnonymousAndErrors07(t *testing.T) {
 		}
 	}
 }
+
+// The generation of a subscription comes from its parameters, not from its
+// token (the hub's choice): an access token may subscribe with `topic=`,
+// and its draft-08 grants decide which private updates it receives.
+func TestAccessTokenOnDraft07Subscription(t *testing.T) {
+	t.Parallel()
+	th := newTestHub(t, nil)
+	tok := th.accessToken(t, nil, []string{"https://example.com/:id"})
+	s := confOpen(t, th, http.MethodGet, "topic=*&lastEventID=", bearer(tok), "")
+	if got := s.resp.Header.Values("Last-Event-ID"); !slices.Equal(got, []string{"earliest"}) {
+		t.Errorf("Last-Event-ID = %q (a draft-07 subscription answers with the draft-07 header)", got)
+	}
+	pub := legacyToken(t, []string{"*"}, nil)
+	granted := th.mustPublish(t, pub, url.Values{"topic": {"https://example.com/1"}, "private": {"on"}})
+	th.mustPublish(t, pub, url.Values{"topic": {"https://example.org/1"}, "private": {"on"}})
+	public := th.mustPublish(t, pub, url.Values{"topic": {"https://example.com/2"}})
+	if got := confIDs(s.events(t, 2)); !slices.Equal(got, []string{granted, public}) {
+		t.Errorf("got %q, want %q", got, []string{granted, public})
+	}
+}
