@@ -177,6 +177,19 @@ func (m *Memory) LastSeq() uint64 {
 	return m.seq
 }
 
+// Len returns how many updates the store retains, after dropping those that
+// outlived Retention.MaxAge: what Scan(0, LastSeq()) would return. It is
+// amortised O(1); the hub exports it as mercure_history_updates.
+func (m *Memory) Len() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0
+	}
+	m.evictLocked()
+	return uint64(len(m.buf) - m.off)
+}
+
 // Ready implements Store.
 func (m *Memory) Ready(context.Context) error {
 	m.mu.Lock()
