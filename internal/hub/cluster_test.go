@@ -52,12 +52,20 @@ type clusterNode struct {
 // adjusts every node's Config.
 func newTestCluster(tb testing.TB, n int, mod func(*Config)) (*testCluster, []*clusterNode) {
 	tb.Helper()
-	c := &testCluster{redis: redistest.Start(tb, ""), prefix: "mercure-test", mod: mod}
+	c := &testCluster{mod: mod}
+	c.start(tb)
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
 		nodes[i] = c.addNode(tb, nil)
 	}
 	return c, nodes
+}
+
+// start starts the cluster's redis-server; extra are redis-server arguments.
+func (c *testCluster) start(tb testing.TB, extra ...string) {
+	tb.Helper()
+	c.redis = redistest.Start(tb, "", extra...)
+	c.prefix = "mercure-test"
 }
 
 // addNode starts one more hub on the cluster's stream. wrap, when not nil,
