@@ -41,8 +41,8 @@ func extractToken(r *http.Request, g generation) (presented, error) {
 		return presented{raw: strings.TrimSpace(raw)}, nil
 	}
 	if g != gen08 {
-		if q := r.URL.Query(); q.Has(queryAuth07) {
-			return presented{raw: q.Get(queryAuth07)}, nil
+		if raw := r.URL.Query().Get(queryAuth07); raw != "" {
+			return presented{raw: raw}, nil
 		}
 	}
 	names := []string{cookie08, cookie07}

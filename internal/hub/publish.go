@@ -150,7 +150,9 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 			return nil, errBadRequest(`"id" must not start with "#"`)
 		case id == "earliest":
 			return nil, errBadRequest(`"earliest" is reserved and cannot be an id`)
-		case match.HasCRLFNUL(id), g == gen08 && match.HasControlOrFormat(id):
+		// An id must survive a UTF-8 round trip: clients send it back as
+		// Last-Event-ID, and a mangled one would look unknown.
+		case match.HasCRLFNUL(id), !utf8.ValidString(id), g == gen08 && match.HasControlOrFormat(id):
 			return nil, errBadRequest(`"id" contains a forbidden character`)
 		}
 		u.ID = id
@@ -160,7 +162,7 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if typ, ok := f.first("type"); ok && typ != "" {
 		switch {
-		case match.HasCRLFNUL(typ), g == gen08 && match.HasControlOrFormat(typ):
+		case match.HasCRLFNUL(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
 			return nil, errBadRequest(`"type" contains a forbidden character`)
 		case g == gen08 && typ == "mercure":
 			return nil, errBadRequest(`"type" "mercure" is reserved`)

@@ -186,7 +186,10 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if err := c.flush(); err != nil {
 		return
 	}
-	lastSent := until
+	// In a cluster, the cursor may name an update that this node's reader
+	// has not delivered yet (after > until): the client already has
+	// everything up to it, so live delivery starts after it.
+	lastSent := max(until, after)
 	if replay {
 		if err := c.catchUp(after, until); err != nil {
 			h.log.Debug("replay ended", "subscriber", s.id, "error", err)
