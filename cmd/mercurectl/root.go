@@ -31,8 +31,6 @@ func newRootCmd(f *factory) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(f, nil),
 		newTokenCmd(f),
-		// The client commands (publish.go, subscribe.go, replay.go) are added
-		// here, next to serve and token.
 		newVersionCmd(f, nil),
 		newCompletionCmd(f),
 		newManCmd(f),
@@ -106,6 +104,9 @@ func runGroup(cmd *cobra.Command, args []string) error {
 // with suggestions.
 func unknownCommand(cmd *cobra.Command, name string) error {
 	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	}
 	if s := cmd.SuggestionsFor(name); len(s) > 0 {
 		msg += " (did you mean " + strings.Join(s, " or ") + "?)"
 	}
