@@ -31,6 +31,10 @@ func newRootCmd(f *factory) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(f, nil),
 		newTokenCmd(f),
+		newPublishCmd(f, nil),
+		newSubscribeCmd(f, nil),
+		newReplayCmd(f, nil),
+		newBenchCmd(f, nil),
 		newVersionCmd(f, nil),
 		newCompletionCmd(f),
 		newManCmd(f),
