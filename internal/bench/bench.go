@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		select {
 		case err := <-connected:
 			if err != nil {
-				return res, fmt.Errorf("%w: subscription %d: %v", ErrNotConnected, i, err)
+				return res, fmt.Errorf("%w: subscription %d: %w", ErrNotConnected, i, err)
 			}
 		case <-ctx.Done():
 			return res, ctx.Err()

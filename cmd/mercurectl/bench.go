@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mercurectl/mercurectl/internal/bench"
+	"github.com/mercurectl/mercurectl/internal/client"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+// benchOptions are the inputs of `mercurectl bench`.
+type benchOptions struct {
+	IO     *IOStreams
+	Getenv func(string) string
+
+	Hub         string
+	JWT         string
+	JWTKey      string
+	Subscribers int
+	Topics      int
+	Publishers  int
+	Duration    time.Duration
+	Updates     int
+	PayloadSize int
+	Drain       time.Duration
+	JSON        bool
+}
+
+func newBenchCmd(f *factory, runF func(context.Context, *benchOptions) error) *cobra.Command {
+	opts := &benchOptions{IO: f.IO, Getenv: f.Getenv}
+	cmd := &cobra.Command{
+		Use:   "bench --hub URL [flags]",
+		Short: "Measure a hub's publish and delivery throughput",
+		Long: `Open many subscriptions to a hub, publish from many concurrent publishers, and
+measure acknowledged publishes per second, deliveries per second and delivery
+latency (from the start of a publish to its receipt by a subscriber).
+
+Subscriber i listens to topic i modulo --topics: with --topics equal to
+--subscribers (the default) every update goes to one subscriber; with
+--topics 1 every update is a broadcast to all of them. Selectors are sent as
+draft-07 "topic=" parameters, which every hub understands. The run stops
+after --duration (or --updates), then waits up to --drain for deliveries.
+
+Credentials: --jwt (a token granting publish and subscribe on the bench
+topics), or --jwt-key to mint one. Each subscription holds one connection:
+mind the open-file limit (ulimit -n) of both processes. For numbers worth
+comparing, pin the hub and this command to different cores (taskset) and
+compare against 'mercurectl bench baseline', a minimal broadcaster, measured
+the same way.`,
+		Example: `$ mercurectl bench --hub http://localhost:3000 --jwt-key @key --subscribers 1000 --publishers 64 --duration 10s
+$ mercurectl bench --hub http://localhost:3000 --jwt "$MERCURE_JWT" --subscribers 10000 --topics 1 --updates 200
+$ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Hub == "" {
+				return usageErrorf("bench: --hub (or $MERCURE_URL) is required")
+			}
+			if opts.Subscribers < 0 || opts.Publishers < 1 || opts.Topics < 0 {
+				return usageErrorf("bench: --subscribers must be >= 0, --publishers >= 1, --topics >= 0")
+			}
+			if opts.JWT == "" && opts.JWTKey == "" {
+				return usageErrorf("bench: --jwt or --jwt-key is required (or $MERCURE_JWT, $MERCURE_JWT_KEY)")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runBench(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Hub, "hub", "", "hub URL")
+	fl.StringVar(&opts.JWT, "jwt", "", "token granting publish and subscribe on the bench topics (@file, @- for stdin)")
+	fl.StringVar(&opts.JWTKey, "jwt-key", "", "HMAC key to mint a token with (@file, @- for stdin)")
+	fl.IntVar(&opts.Subscribers, "subscribers", 1000, "subscriptions to open")
+	fl.IntVar(&opts.Topics, "topics", 0, "distinct topics (0: one per subscriber)")
+	fl.IntVar(&opts.Publishers, "publishers", 16, "concurrent publishers")
+	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to publish")
+	fl.IntVar(&opts.Updates, "updates", 0, "publish this many updates instead of running for --duration")
+	fl.IntVar(&opts.PayloadSize, "payload-size", 64, "bytes of data per update (at least a timestamp)")
+	fl.DurationVar(&opts.Drain, "drain", 5*time.Second, "wait this long without deliveries before giving up on missing ones")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as one JSON object")
+	bindEnv(fl, "hub", "MERCURE_URL")
+	bindEnv(fl, "jwt", "MERCURE_JWT")
+	bindEnv(fl, "jwt-key", "MERCURE_JWT_KEY", "MERCURE_JWT_SECRET")
+	cmd.AddCommand(newBenchBaselineCmd(f))
+	return cmd
+}
+
+func runBench(ctx context.Context, opts *benchOptions) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	u, err := client.ParseHubURL(opts.Hub)
+	if err != nil {
+		return usageErrorf("bench: --hub: %v", err)
+	}
+	hubURL := u.String()
+	tok := ""
+	if opts.JWT != "" {
+		b, err := readSecret(opts.JWT, opts.IO.In)
+		if err != nil {
+			return usageErrorf("bench: --jwt: %v", err)
+		}
+		tok = string(b)
+	} else {
+		key, err := readSecret(opts.JWTKey, opts.IO.In)
+		if err != nil {
+			return usageErrorf("bench: --jwt-key: %v", err)
+		}
+		tok, err = token.Mint(token.MintOptions{Key: key, Publish: []string{"*"}, Subscribe: []string{"*"}, TTL: 24 * time.Hour})
+		if err != nil {
+			return fmt.Errorf("bench: mint a token: %w", err)
+		}
+	}
+	res, err := bench.Run(ctx, bench.Options{
+		HubURL: hubURL, PublisherToken: tok, SubscriberToken: tok,
+		Subscribers: opts.Subscribers, Topics: opts.Topics, Publishers: opts.Publishers,
+		Duration: opts.Duration, Updates: opts.Updates, PayloadSize: opts.PayloadSize, Drain: opts.Drain,
+		Progress: opts.IO.ErrOut,
+	})
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) {
+			return newUnreachableError(err)
+		}
+		return err
+	}
+	if opts.JSON {
+		b, err := json.Marshal(map[string]any{
+			"subscribers": res.Subscribers, "published": res.Published, "failed": res.Failed,
+			"delivered": res.Delivered, "expected": res.Expected,
+			"publish_per_second": res.PublishRate(), "deliveries_per_second": res.DeliveryRate(),
+			"latency_p50_ms": ms(res.P50), "latency_p99_ms": ms(res.P99), "latency_max_ms": ms(res.Max),
+		})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(opts.IO.Out, "%s\n", b)
+		return err
+	}
+	_, err = fmt.Fprintf(opts.IO.Out, `subscribers     %d
+published       %d (%d failed)
+delivered       %d of %d expected
+publish rate    %.0f/s
+delivery rate   %.0f/s
+latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms
+`, res.Subscribers, res.Published, res.Failed, res.Delivered, res.Expected, res.PublishRate(), res.DeliveryRate(), ms(res.P50), ms(res.P99), ms(res.Max))
+	if err == nil && res.Delivered < res.Expected {
+		err = fmt.Errorf("bench: %d deliveries missing", res.Expected-res.Delivered)
+	}
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// newBenchBaselineCmd serves the minimal broadcaster that bench results are
+// compared against.
+func newBenchBaselineCmd(f *factory) *cobra.Command {
+	var addr, addrFile string
+	cmd := &cobra.Command{
+		Use:   "baseline [--addr HOST:PORT] [--addr-file PATH]",
+		Short: "Serve a minimal broadcaster to compare hubs against",
+		Long: `Serve a deliberately minimal Go SSE broadcaster (no authorization, no history,
+no validation) at / until interrupted, so that 'mercurectl bench' can measure
+the cost of plain fan-out over HTTP on this machine. Never expose it.`,
+		Example: `$ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var lc net.ListenConfig
+			ln, err := lc.Listen(ctx, "tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", addr, err)
+			}
+			if addrFile != "" {
+				if err := writeAddrFile(addrFile, ln.Addr().String()); err != nil {
+					ln.Close()
+					return err
+				}
+			}
+			fmt.Fprintf(f.IO.ErrOut, "baseline broadcaster listening on http://%s/\n", ln.Addr())
+			srv := &http.Server{Handler: bench.NewBaseline(), ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				<-ctx.Done()
+				sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_ = srv.Shutdown(sctx)
+				_ = srv.Close()
+			}()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "listen address")
+	cmd.Flags().StringVar(&addrFile, "addr-file", "", "write the bound host:port to this file once listening")
+	return cmd
+}
