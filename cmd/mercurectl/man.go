@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 )
 
 // defaultManDate is the date of generated man pages when SOURCE_DATE_EPOCH
@@ -82,8 +84,40 @@ func runMan(opts *manOptions) error {
 		Source:  "mercurectl",
 		Manual:  "mercurectl manual",
 	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		prepareForMan(c)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(opts.Root)
 	if err := doc.GenManTree(opts.Root, header, opts.Dir); err != nil {
 		return fmt.Errorf("generate man pages: %w", err)
 	}
 	return nil
+}
+
+// prepareForMan adapts the help texts of c to cobra/doc, which renders them
+// as Markdown: "<token>" would vanish as an HTML tag, and the indented
+// command lines of Long would run into one paragraph. It changes c, so the
+// man command only runs on a tree built for it.
+func prepareForMan(c *cobra.Command) {
+	c.Use = escapeMarkdown(c.Use)
+	c.Short = escapeMarkdown(c.Short)
+	lines := strings.Split(c.Long, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  ") {
+			lines[i] = "  " + l // four spaces: a Markdown code block, shown verbatim
+		} else {
+			lines[i] = escapeMarkdown(l)
+		}
+	}
+	c.Long = strings.Join(lines, "\n")
+	c.Flags().VisitAll(func(fl *pflag.Flag) { fl.Usage = escapeMarkdown(fl.Usage) })
+}
+
+// escapeMarkdown escapes the characters that Markdown would read as HTML.
+func escapeMarkdown(s string) string {
+	return strings.NewReplacer("<", `\<`, ">", `\>`).Replace(s)
 }
