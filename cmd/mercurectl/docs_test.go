@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // manDate matches the date field of a man page's .TH line, which
@@ -136,4 +138,38 @@ func TestManRemovesStalePages(t *testing.T) {
 	if !strings.Contains(string(b), `mercurectl token inspect <token>`) {
 		t.Errorf("the synopsis lost its placeholder:\n%s", b)
 	}
+}
+
+// Every command's --help output is pinned by a golden file in
+// testdata/script/help_*.txtar (issue 5).
+func TestEveryCommandHasHelpGolden(t *testing.T) {
+	t.Parallel()
+	scripts, err := filepath.Glob(filepath.Join("testdata", "script", "help_*.txtar"))
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no help scripts: %v", err)
+	}
+	var all strings.Builder
+	for _, s := range scripts {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	f, _ := newTestFactory(nil)
+	root := newRootCmd(f)
+	root.InitDefaultHelpCmd()
+	walk(root, func(c *cobra.Command) {
+		if !c.IsAvailableCommand() && c != root {
+			return
+		}
+		path := strings.TrimSpace(strings.TrimPrefix(c.CommandPath(), root.Name()))
+		line := "exec mercurectl " + path + " --help\ncmp stdout "
+		if path == "" {
+			line = "exec mercurectl --help\ncmp stdout "
+		}
+		if !strings.Contains(all.String(), line) {
+			t.Errorf("no --help golden for %q in testdata/script/help_*.txtar", c.CommandPath())
+		}
+	})
 }
