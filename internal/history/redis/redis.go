@@ -673,10 +673,16 @@ func (s *Store) read(sink history.Sink) {
 		if s.ctx.Err() != nil {
 			return
 		}
+		// After a failure, read without blocking so that recovery (and
+		// Ready) is reported as soon as Redis answers again.
+		block := readBlock
+		if failing {
+			block = -1
+		}
 		streams, err := s.client.XRead(s.ctx, &redis.XReadArgs{
 			Streams: []string{s.keys.stream, "0-" + strconv.FormatUint(pos, 10)},
 			Count:   readCount,
-			Block:   readBlock,
+			Block:   block,
 		}).Result()
 		if errors.Is(err, redis.Nil) {
 			// Nothing new within readBlock: a successful read all the same.
