@@ -13,8 +13,10 @@
 //
 // With the prefix P (Options.Stream, default "mercure"): {P}:stream (the
 // stream), {P}:ids (the id index, a sorted set) and {P}:seq (the last Seq
-// assigned); see scripts.go. A Redis ACL user for the hub needs EVAL and
-// EVALSHA, XREAD, XRANGE, GET, INFO and PING on these keys.
+// assigned); see scripts.go. A Redis ACL user for the hub needs, on these
+// keys (Redis checks ACLs inside scripts too): PING, INFO, CLIENT|SETNAME,
+// GET, XREAD, XRANGE, EVAL, EVALSHA, TYPE, EXISTS, SET, INCR, XADD, ZADD,
+// ZREM, ZRANGEBYLEX, XLEN, XTRIM and XINFO|STREAM.
 //
 // # Seq
 //
