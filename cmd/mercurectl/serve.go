@@ -22,6 +22,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/hub"
@@ -141,6 +142,14 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	}
 
 	fl := cmd.Flags()
+	// --listen is accepted as a synonym of --addr (the name other hubs use);
+	// help shows only --addr.
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "listen" {
+			name = "addr"
+		}
+		return pflag.NormalizedName(name)
+	})
 	fl.StringVar(&opts.Addr, "addr", defaultServeAddr, "listen address `HOST:PORT`; port 0 picks a free port")
 	bindEnv(fl, "addr", "MERCURE_ADDR")
 	fl.StringVar(&opts.AddrFile, "addr-file", "", "once listening, write the bound host:port (one line) to `PATH`")

@@ -132,6 +132,15 @@ func TestNewServeCmd(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "--listen is --addr",
+			args: []string{"--anonymous", "--listen", "127.0.0.1:0"},
+			check: func(t *testing.T, o *serveOptions) {
+				if o.Addr != "127.0.0.1:0" {
+					t.Errorf("Addr = %q", o.Addr)
+				}
+			},
+		},
 		{name: "alg none", args: []string{"--jwt-key", "k", "--jwt-alg", "none"}, wantCode: 2, wantErr: `"none" algorithm is never accepted`},
 		{name: "unknown alg", args: []string{"--jwt-key", "k", "--jwt-alg", "HS1"}, wantCode: 2, wantErr: "unsupported algorithm"},
 		{name: "bad addr", args: []string{"--anonymous", "--addr", "localhost"}, wantCode: 2, wantErr: "want HOST:PORT"},
