@@ -354,7 +354,7 @@ func TestServeKill9(t *testing.T) {
 	for r := range rounds {
 		next[r] = make([]int, publishers)
 	}
-	inFlight := 0
+	inFlight, lastRound := 0, 0
 	for i, id := range ids {
 		if j, dup := seen[id]; dup {
 			t.Fatalf("id %q replayed twice (positions %d and %d)", id, j, i)
@@ -364,6 +364,10 @@ func TestServeKill9(t *testing.T) {
 		if !ok || r >= len(rounds) || pub >= publishers {
 			t.Fatalf("replayed id %q was never published", id)
 		}
+		if r < lastRound {
+			t.Fatalf("replayed %q at position %d, after updates of round %d that were published later", id, i, lastRound)
+		}
+		lastRound = r
 		switch {
 		case k == next[r][pub] && k < rounds[r][pub]:
 			next[r][pub]++
