@@ -396,14 +396,14 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	var mln net.Listener
 	if opts.MetricsAddr != "" {
 		if mln, err = listen(opts.MetricsAddr, "--metrics-addr"); err != nil {
-			ln.Close()
+			_ = ln.Close()
 			return err
 		}
 	}
 	closeListeners := func() {
-		ln.Close()
+		_ = ln.Close()
 		if mln != nil {
-			mln.Close()
+			_ = mln.Close()
 		}
 	}
 
@@ -424,7 +424,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	h, err := hub.New(opts.hubConfig(store, pubVerifier, subVerifier, logger))
 	if err != nil {
 		closeListeners()
-		store.Close()
+		_ = store.Close()
 		if errors.Is(err, hub.ErrInvalidConfig) {
 			return &usageError{err: fmt.Errorf("serve: %w", err)}
 		}
@@ -459,9 +459,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 
 	if opts.AddrFile != "" {
 		if err := writeAddrFile(opts.AddrFile, ln.Addr().String()); err != nil {
-			logger.Error("cannot write the address file", "path", opts.AddrFile, "err", err)
-			s.shutdown(opts.ShutdownTimeout)
-			return fmt.Errorf("serve: --addr-file: %w", err)
+			return errors.Join(fmt.Errorf("serve: --addr-file: %w", err), s.shutdown(opts.ShutdownTimeout))
 		}
 	}
 	attrs := []any{"addr", ln.Addr().String(), "url", hubURL, "transport", storeDesc}
@@ -704,7 +702,7 @@ func writeAddrFile(path, addr string) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		_ = os.Remove(tmp.Name())
 	}
 	return err
 }
@@ -739,13 +737,13 @@ func (s *hubServer) shutdown(timeout time.Duration) error {
 		// Closes the listener at once, then waits for in-flight requests.
 		if err := s.http.Shutdown(ctx); err != nil {
 			s.logger.Warn("shutdown timeout expired: closing the remaining connections", "timeout", timeout.String())
-			s.http.Close()
+			_ = s.http.Close()
 		}
 	})
 	if s.metrics != nil {
 		wg.Go(func() {
 			if err := s.metrics.http.Shutdown(ctx); err != nil {
-				s.metrics.http.Close()
+				_ = s.metrics.http.Close()
 			}
 		})
 	}

@@ -295,6 +295,25 @@ func TestWriteAddrFile(t *testing.T) {
 	}
 }
 
+// An address file that cannot be written stops serve with an error, after
+// closing what it opened.
+func TestRunServeAddrFileError(t *testing.T) {
+	t.Parallel()
+	f, ts := newTestFactory(nil)
+	o, err := parseServe(t, f, "--anonymous", "--transport", "memory", "--addr", "127.0.0.1:0",
+		"--addr-file", filepath.Join(t.TempDir(), "missing", "addr"), "--log-format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = runServe(t.Context(), o)
+	if exitCode(err) != exitError || !strings.Contains(err.Error(), "--addr-file") {
+		t.Fatalf("runServe = %v (exit %d), want exit 1 naming --addr-file", err, exitCode(err))
+	}
+	if findLog(logRecords(ts.Err.String()), "listening") != nil {
+		t.Error("logged listening although the address file failed")
+	}
+}
+
 // startServe runs runServe in the background with the given flags (plus a
 // memory transport, a free port and an address file) and returns the hub
 // address once it listens. The returned function stops it (like a first
