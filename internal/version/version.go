@@ -49,8 +49,20 @@ func Get() Info {
 	return get(Version, Commit, Date, bi)
 }
 
+// unset reports whether a stamped value is missing: empty, or a placeholder
+// that release tooling writes when it does not know the value (GoReleaser
+// writes "none" and the zero time outside a git checkout).
+func unset(v string) bool {
+	return v == "" || v == "none" || v == "unknown" || strings.HasPrefix(v, "0001-01-01")
+}
+
 // get is Get with its inputs explicit, for tests.
 func get(version, commit, date string, bi *debug.BuildInfo) Info {
+	for _, v := range []*string{&version, &commit, &date} {
+		if unset(*v) {
+			*v = ""
+		}
+	}
 	info := Info{
 		Version:   strings.TrimPrefix(version, "v"),
 		Commit:    commit,

@@ -47,6 +47,13 @@ func TestGet(t *testing.T) {
 			str:  "dev (commit abcdef012345-dirty, built 2026-02-03T04:05:06Z, go1.26.0 " + platform + ")",
 		},
 		{
+			name:    "placeholders of a snapshot outside git",
+			version: "0.0.1-next", commit: "none", date: "0001-01-01T00:00:00Z",
+			bi:   vcs("abcdef0123456789abcdef0123456789abcdef01", "2026-02-03T04:05:06Z", "false"),
+			want: Info{Version: "0.0.1-next", Commit: "abcdef0123456789abcdef0123456789abcdef01", Date: "2026-02-03T04:05:06Z", GoVersion: "go1.26.0", Platform: platform},
+			str:  "0.0.1-next (commit abcdef012345, built 2026-02-03T04:05:06Z, go1.26.0 " + platform + ")",
+		},
+		{
 			name: "no build info",
 			want: Info{Version: "dev", GoVersion: runtime.Version(), Platform: platform},
 			str:  "dev (" + runtime.Version() + " " + platform + ")",
