@@ -197,8 +197,9 @@ func (t *textWriter) WriteEvent(ev sse.Event) error {
 }
 
 // escapeControls replaces the control characters of s (C0 but tab, DEL,
-// C1) and invalid UTF-8 with Go escapes such as \x1b, so that text output
-// cannot move the cursor, change colours or retitle the terminal.
+// C1) and the bytes of invalid UTF-8 with Go escapes such as \x1b and
+// \u009b, so that text output cannot move the cursor, change colours or
+// retitle the terminal.
 func escapeControls(s string) string {
 	clean := true
 	for _, r := range s {
@@ -216,8 +217,10 @@ func escapeControls(s string) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case isControl(r) && r < 0x100:
+		case isControl(r) && r < 0x80:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case isControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteString(s[i : i+size])
 		}
