@@ -457,11 +457,6 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		go func() { errc <- s.metrics.serve() }()
 	}
 
-	if opts.AddrFile != "" {
-		if err := writeAddrFile(opts.AddrFile, ln.Addr().String()); err != nil {
-			return errors.Join(fmt.Errorf("serve: --addr-file: %w", err), s.shutdown(opts.ShutdownTimeout))
-		}
-	}
 	attrs := []any{"addr", ln.Addr().String(), "url", hubURL, "transport", storeDesc}
 	if s.metrics != nil {
 		attrs = append(attrs, "metrics", "http://"+mln.Addr().String()+"/metrics")
@@ -470,6 +465,13 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	opts.warnAboutConfig(logger, keys)
 	if opts.Dev {
 		opts.printDevBanner(hubURL, keys, logger)
+	}
+	// The address file comes last: whoever waits for it finds the start-up
+	// logs (and the --dev token) already written.
+	if opts.AddrFile != "" {
+		if err := writeAddrFile(opts.AddrFile, ln.Addr().String()); err != nil {
+			return errors.Join(fmt.Errorf("serve: --addr-file: %w", err), s.shutdown(opts.ShutdownTimeout))
+		}
 	}
 
 	var serveErr error
