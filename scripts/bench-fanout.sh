@@ -4,7 +4,7 @@
 # runs with GOMAXPROCS=1 on one core, the load generator on the other. For
 # each server it prints the load generator's result and the server's CPU
 # time while publishing (from the moment every subscription is open until
-# the last update is acknowledged), per 1,000 deliveries; then the ratio
+# the last delivery arrived), per 1,000 deliveries; then the ratio
 # hub/baseline (below 1.0: the hub spends less CPU than the minimal
 # broadcaster for the same deliveries).
 #
@@ -41,7 +41,7 @@ measure() { # name path server-args...
   local lpid=$!
   until grep -q publishing "$tmp/$name.progress" 2>/dev/null; do kill -0 $lpid 2>/dev/null || break; sleep 0.02; done
   local t0; t0=$(ticks $pid)
-  until grep -q "updates published" "$tmp/$name.progress" 2>/dev/null; do kill -0 $lpid 2>/dev/null || break; sleep 0.02; done
+  until grep -q "deliveries done" "$tmp/$name.progress" 2>/dev/null; do kill -0 $lpid 2>/dev/null || break; sleep 0.02; done
   local t1; t1=$(ticks $pid)
   local rss; rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
   wait $lpid || true
@@ -50,7 +50,7 @@ measure() { # name path server-args...
   local delivered; delivered=$(jq .delivered "$tmp/$name.json")
   local per; per=$(echo "scale=4; ($t1 - $t0) * 10000 / $delivered" | bc)
   echo "$name: $(cat "$tmp/$name.json")"
-  echo "$name: CPU while publishing $(( (t1 - t0) * 10 )) ms, $per ms per 1000 deliveries; RSS with all subscriptions open ${rss} kB"
+  echo "$name: CPU from first publish to last delivery $(( (t1 - t0) * 10 )) ms, $per ms per 1000 deliveries; RSS with all subscriptions open ${rss} kB"
   echo "$per" >"$tmp/$name.per"
 }
 

@@ -192,6 +192,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	res.Delivered = delivered.Load()
+	o.progressf("bench: deliveries done (%d of %d)", res.Delivered, res.Expected)
 	res.DeliveryElapsed = lat.lastAt().Sub(start)
 	if res.DeliveryElapsed <= 0 {
 		res.DeliveryElapsed = time.Since(start)
