@@ -182,10 +182,17 @@ func (t *textWriter) WriteEvent(ev sse.Event) error {
 		width += 2 + lipgloss.Width(typ)
 	}
 	indent := strings.Repeat(" ", width+2)
-	for i, line := range strings.Split(ev.Data, "\n") {
-		if i == 0 {
+	// One final newline of the data (a file's last line) is not shown: it
+	// would only print an empty line. -o json and -o data keep it.
+	data := strings.TrimSuffix(ev.Data, "\n")
+	for i, line := range strings.Split(data, "\n") {
+		switch {
+		case i == 0 && line != "":
 			t.buf.WriteString("  ")
-		} else {
+		case i == 0:
+		case line == "":
+			t.buf.WriteString("\n") // no trailing white space on empty lines
+		default:
 			t.buf.WriteString("\n")
 			t.buf.WriteString(indent)
 		}

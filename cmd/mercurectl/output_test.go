@@ -15,6 +15,7 @@ var outputTestEvents = []sse.Event{
 	{ID: "id-2", HasID: true, Type: "note", Data: "two\nlines", Retry: 1500, HasRetry: true},
 	{ID: "id-3", HasID: true, Data: `{"html":"<b>&</b>","q":"\""}`},
 	{ID: "id-4", HasID: true, Data: ""},
+	{ID: "id-5", HasID: true, Data: "a\n\nb\n"},
 }
 
 // writeAll writes outputTestEvents with the writer for format on streams
@@ -45,24 +46,29 @@ func TestEventWriters(t *testing.T) {
 		{"json", outputJSON, false, `{"id":"id-1","data":"one"}` + "\n" +
 			`{"id":"id-2","type":"note","data":"two\nlines","retry":1500}` + "\n" +
 			`{"id":"id-3","data":"{\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}"}` + "\n" +
-			`{"id":"id-4","data":""}` + "\n"},
+			`{"id":"id-4","data":""}` + "\n" + `{"id":"id-5","data":"a\n\nb\n"}` + "\n"},
 		{"default when piped is json", "", false, `{"id":"id-1","data":"one"}` + "\n" +
 			`{"id":"id-2","type":"note","data":"two\nlines","retry":1500}` + "\n" +
 			`{"id":"id-3","data":"{\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}"}` + "\n" +
-			`{"id":"id-4","data":""}` + "\n"},
-		{"data", outputData, false, "one\ntwo\nlines\n{\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}\n\n"},
+			`{"id":"id-4","data":""}` + "\n" + `{"id":"id-5","data":"a\n\nb\n"}` + "\n"},
+		{"data", outputData, false, "one\ntwo\nlines\n{\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}\n\na\n\nb\n\n"},
 		{"sse", outputSSE, false, "id: id-1\ndata: one\n\nevent: note\nretry: 1500\nid: id-2\ndata: two\ndata: lines\n\n" +
-			"id: id-3\ndata: {\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}\n\nid: id-4\ndata: \n\n"},
+			"id: id-3\ndata: {\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}\n\nid: id-4\ndata: \n\n" +
+			"id: id-5\ndata: a\ndata: \ndata: b\ndata: \n\n"},
 		{"text piped", outputText, false, "2026-03-01T12:00:00Z  id-1  one\n" +
 			"2026-03-01T12:00:00Z  id-2  note  two\n" +
 			"                                  lines\n" +
 			"2026-03-01T12:00:00Z  id-3  {\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}\n" +
-			"2026-03-01T12:00:00Z  id-4  \n"},
+			"2026-03-01T12:00:00Z  id-4\n" +
+			"2026-03-01T12:00:00Z  id-5  a\n\n" +
+			"                            b\n"},
 		{"default on a terminal is text; NO_COLOR: plain", "", true, "12:00:00  id-1  one\n" +
 			"12:00:00  id-2  note  two\n" +
 			"                      lines\n" +
 			"12:00:00  id-3  {\"html\":\"<b>&</b>\",\"q\":\"\\\"\"}\n" +
-			"12:00:00  id-4  \n"},
+			"12:00:00  id-4\n" +
+			"12:00:00  id-5  a\n\n" +
+			"                b\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
