@@ -135,7 +135,7 @@ $ mercurectl completion fish > ~/.config/fish/completions/mercurectl.fish`,
 
 // writeCompletions writes every shell's script into dir.
 func writeCompletions(root *cobra.Command, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a public documentation directory
 		return fmt.Errorf("write completions: %w", err)
 	}
 	for _, sh := range completionShells {
@@ -143,7 +143,7 @@ func writeCompletions(root *cobra.Command, dir string) error {
 		if err := sh.gen(root, &b, true); err != nil {
 			return fmt.Errorf("generate %s completion: %w", sh.name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, sh.file), b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, sh.file), b.Bytes(), 0o644); err != nil { //nolint:gosec // G306: a public script
 			return fmt.Errorf("write completions: %w", err)
 		}
 	}

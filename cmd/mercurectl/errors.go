@@ -116,11 +116,11 @@ func exitCode(err error) int {
 // errors the usage line of cmd (the command that failed) and where to get
 // help. cmd may be nil.
 func printError(w io.Writer, cmd *cobra.Command, err error) {
-	fmt.Fprintf(w, "mercurectl: %v\n", err)
-	var usage *usageError
-	if !errors.As(err, &usage) || cmd == nil {
+	// Nothing useful can be done if stderr itself fails.
+	_, _ = fmt.Fprintf(w, "mercurectl: %v\n", err)
+	if _, ok := errors.AsType[*usageError](err); !ok || cmd == nil {
 		return
 	}
-	fmt.Fprintf(w, "Usage: %s\n", cmd.UseLine())
-	fmt.Fprintf(w, "Run '%s --help' for more information.\n", cmd.CommandPath())
+	_, _ = fmt.Fprintf(w, "Usage: %s\n", cmd.UseLine())
+	_, _ = fmt.Fprintf(w, "Run '%s --help' for more information.\n", cmd.CommandPath())
 }

@@ -20,7 +20,7 @@ func newHelpTopic(f *factory, name, short, long, example string) *cobra.Command 
 		Example: example,
 	}
 	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) {
-		fmt.Fprint(f.IO.Out, c.Long)
+		_, _ = fmt.Fprint(f.IO.Out, c.Long) // cobra's help functions cannot report errors
 	})
 	return cmd
 }

@@ -88,7 +88,7 @@ func TestIsTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { _ = f.Close() })
 	if isTerminal(f) {
 		t.Error("a regular file is a terminal")
 	}

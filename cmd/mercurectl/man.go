@@ -65,7 +65,7 @@ func runMan(opts *manOptions) error {
 		}
 		date = time.Unix(sec, 0).UTC()
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil { //nolint:gosec // G301: a public documentation directory
 		return fmt.Errorf("generate man pages: %w", err)
 	}
 	// Remove the pages of commands that no longer exist.

@@ -389,13 +389,13 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 
 	// Listen before opening the store, so that a port in use is reported at
 	// once (and before touching the history file another hub may hold).
-	ln, err := listen(opts.Addr, "--addr")
+	ln, err := listen(ctx, opts.Addr, "--addr")
 	if err != nil {
 		return err
 	}
 	var mln net.Listener
 	if opts.MetricsAddr != "" {
-		if mln, err = listen(opts.MetricsAddr, "--metrics-addr"); err != nil {
+		if mln, err = listen(ctx, opts.MetricsAddr, "--metrics-addr"); err != nil {
 			_ = ln.Close()
 			return err
 		}
@@ -415,8 +415,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	})
 	if err != nil {
 		closeListeners()
-		var usage *usageError
-		if errors.As(err, &usage) {
+		if _, ok := errors.AsType[*usageError](err); ok {
 			return &usageError{err: fmt.Errorf("serve: %w", err)}
 		}
 		return fmt.Errorf("serve: open history: %w", err)
@@ -647,12 +646,12 @@ func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slo
 	b.WriteString("  $ mercurectl subscribe --topic '*'\n")
 	b.WriteString("  $ mercurectl publish --topic https://example.com/hello --data 'Hello, world'\n")
 	fmt.Fprintf(&b, "  $ curl -N '%s?topic=*'\n\n", hubURL)
-	fmt.Fprint(o.IO.ErrOut, b.String())
+	_, _ = fmt.Fprint(o.IO.ErrOut, b.String()) // as the logs, best effort
 }
 
 // listen binds addr, turning the common failures into clear messages.
-func listen(addr, flag string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+func listen(ctx context.Context, addr, flag string) (net.Listener, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	switch {
 	case isAddrInUse(err):
 		return nil, fmt.Errorf("serve: cannot listen on %s: the address is already in use (another hub running? choose another port with %s)", addr, flag)

@@ -405,7 +405,7 @@ func publish(t *testing.T, addr, jwt, topic, data string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
@@ -420,7 +420,7 @@ func get(t *testing.T, u string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
@@ -519,7 +519,7 @@ func TestRunServeDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") == "" {
 		t.Errorf("anonymous subscribe: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
@@ -530,11 +530,11 @@ func TestRunServeDev(t *testing.T) {
 
 func TestRunServePortInUse(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { _ = ln.Close() })
 	f, _ := newTestFactory(nil)
 	o, err := parseServe(t, f, "--anonymous", "--transport", "memory", "--addr", ln.Addr().String())
 	if err != nil {
@@ -584,19 +584,19 @@ func TestRunServeForcedExit(t *testing.T) {
 	// A publish whose body never completes keeps http.Server.Shutdown
 	// waiting. The "100 Continue" that net/http sends when the handler first
 	// reads the body tells that the publish is in the handler.
-	conn, err := net.Dial("tcp", addr)
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nExpect: 100-continue\r\n"+
+	t.Cleanup(func() { _ = conn.Close() })
+	_, _ = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nExpect: 100-continue\r\n"+
 		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n", hub.Path, addr, mintTest(t, testKey, "*"))
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	status, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || !strings.Contains(status, "100 Continue") {
 		t.Fatalf("no 100 Continue from the publish handler: %q, %v", status, err)
 	}
-	fmt.Fprint(conn, "topic=x")
+	_, _ = fmt.Fprint(conn, "topic=x")
 
 	cancel() // the first signal
 	var force chan<- os.Signal

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,10 +106,8 @@ func (o *tokenMintOptions) validate() error {
 	if o.TTL < 0 {
 		return usageErrorf("token mint: --ttl must not be negative")
 	}
-	for _, s := range append(append([]string(nil), o.Publish...), o.Subscribe...) {
-		if s == "" {
-			return usageErrorf("token mint: a topic selector is empty")
-		}
+	if slices.Contains(o.Publish, "") || slices.Contains(o.Subscribe, "") {
+		return usageErrorf("token mint: a topic selector is empty")
 	}
 	if o.Payload != "" && !json.Valid([]byte(o.Payload)) {
 		return usageErrorf("token mint: --payload is not valid JSON")
