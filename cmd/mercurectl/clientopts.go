@@ -258,6 +258,19 @@ func clientError(cmd string, err error) error {
 	}
 }
 
+// explain is clientError, with a hint when the hub refused a request made
+// without any credentials.
+func (o *connectionOptions) explain(cmd string, err error) error {
+	err = clientError(cmd, err)
+	if errors.Is(err, client.ErrRefused) && !o.hasCredentials() {
+		return newCredentialsError(&messageError{
+			msg: err.Error() + " (no credentials were given: pass --jwt or --jwt-key, or set MERCURE_JWT or MERCURE_JWT_KEY)",
+			err: err,
+		})
+	}
+	return err
+}
+
 // messageError replaces the message of err, keeping err in the chain for
 // errors.Is and errors.As.
 type messageError struct {

@@ -131,7 +131,7 @@ func runPublish(ctx context.Context, opts *publishOptions) error {
 		Retry:   opts.Retry,
 	})
 	if err != nil {
-		return clientError("publish", err)
+		return opts.Conn.explain("publish", err)
 	}
 	_, err = fmt.Fprintln(opts.IO.Out, id)
 	return err

@@ -152,9 +152,9 @@ func runReplay(ctx context.Context, opts *replayOptions) error {
 	case stopped && errors.Is(err, context.Canceled):
 		return nil // Ctrl-C: a clean stop
 	case errors.Is(err, client.ErrHistoryGap):
-		return fmt.Errorf("%w (--allow-gap prints what the hub holds)", clientError("replay", err))
+		return fmt.Errorf("%w (--allow-gap prints what the hub holds)", opts.Conn.explain("replay", err))
 	}
-	return clientError("replay", err)
+	return opts.Conn.explain("replay", err)
 }
 
 // errorIs reports whether err's chain holds an error of type T.

@@ -220,7 +220,7 @@ func runSubscribe(ctx context.Context, opts *subscribeOptions) error {
 	case stopped && errors.Is(err, context.Canceled):
 		return nil // Ctrl-C: a clean stop
 	}
-	return clientError("subscribe", err)
+	return opts.Conn.explain("subscribe", err)
 }
 
 // disconnectReason says why a connection ended (nil: the hub closed it).
