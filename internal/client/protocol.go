@@ -7,11 +7,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 )
 
 // MetadataPathPrefix is inserted between a hub's host and path to find its
 // RFC 9728 protected-resource metadata (PROTOCOL.md item 5).
 const MetadataPathPrefix = "/.well-known/oauth-protected-resource"
+
+// metadataTimeout bounds the metadata request.
+const metadataTimeout = 10 * time.Second
 
 // maxMetadataSize bounds the metadata document read.
 const maxMetadataSize = 1 << 20
@@ -116,6 +121,10 @@ func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
 }
 
 func (c *Client) fetchMetadata(ctx context.Context) (*Metadata, error) {
+	// The metadata is a small document: a server that streams or stalls at
+	// that address must not hang protocol detection.
+	ctx, cancel := context.WithTimeout(ctx, metadataTimeout)
+	defer cancel()
 	req, err := c.newRequest(ctx, http.MethodGet, c.MetadataURL(), nil, "")
 	if err != nil {
 		return nil, err
@@ -126,7 +135,7 @@ func (c *Client) fetchMetadata(ctx context.Context) (*Metadata, error) {
 		return nil, err
 	}
 	defer discard(resp.Body)
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		c.logger.DebugContext(ctx, "no protocol metadata", "status", resp.StatusCode)
 		return nil, nil
 	}
