@@ -199,10 +199,12 @@ func (o *connectionOptions) minter(cmd string, key []byte, now func() time.Time)
 	}
 	return func(_ context.Context, req client.TokenRequest) (string, error) {
 		topics := make([]string, len(req.Selectors))
+		types := make(map[string]string, len(req.Selectors))
 		for i, s := range req.Selectors {
 			topics[i] = s.Value
+			types[s.Value] = s.MatchType // the type actually sent, so the grant matches it
 		}
-		mo := token.MintOptions{Alg: o.JWTAlg, Key: key, TTL: mintedTokenTTL, Now: now}
+		mo := token.MintOptions{Alg: o.JWTAlg, Key: key, TTL: mintedTokenTTL, Now: now, MatchTypes: types}
 		if req.Action == client.ActionPublish {
 			mo.Publish = topics
 		} else {

@@ -31,6 +31,10 @@ type MintOptions struct {
 	// In access tokens each selector's match_type is GuessMatchType's.
 	Publish   []string
 	Subscribe []string
+	// MatchTypes, for access tokens, gives the match_type of selectors
+	// whose type is known (MatchExact or MatchURLPattern), overriding
+	// GuessMatchType for them.
+	MatchTypes map[string]string
 	// Payload is the subscriber payload: `mercure.payload` in a legacy token
 	// (any JSON), the `payload` of the subscribe detail in an access token
 	// (a JSON object). It is what `mercurectl token mint --payload` sets.
@@ -148,10 +152,10 @@ func Mint(o MintOptions) (string, error) {
 		claims["jti"] = uuid.NewString()
 		details := []any{}
 		if len(o.Publish) > 0 {
-			details = append(details, mintDetail(ActionPublish, o.Publish, nil))
+			details = append(details, mintDetail(ActionPublish, o.Publish, o.MatchTypes, nil))
 		}
 		if len(o.Subscribe) > 0 {
-			details = append(details, mintDetail(ActionSubscribe, o.Subscribe, o.Payload))
+			details = append(details, mintDetail(ActionSubscribe, o.Subscribe, o.MatchTypes, o.Payload))
 		}
 		claims["authorization_details"] = details
 	default:
@@ -189,10 +193,14 @@ func Mint(o MintOptions) (string, error) {
 }
 
 // mintDetail builds one Mercure authorization detail.
-func mintDetail(action string, selectors []string, payload json.RawMessage) map[string]any {
+func mintDetail(action string, selectors []string, types map[string]string, payload json.RawMessage) map[string]any {
 	topics := make([]map[string]string, 0, len(selectors))
 	for _, s := range selectors {
-		topics = append(topics, map[string]string{"match": s, "match_type": GuessMatchType(s)})
+		mt := types[s]
+		if mt != MatchExact && mt != MatchURLPattern {
+			mt = GuessMatchType(s)
+		}
+		topics = append(topics, map[string]string{"match": s, "match_type": mt})
 	}
 	d := map[string]any{"type": DetailType, "actions": []string{action}, "topics": topics}
 	if len(payload) > 0 {
