@@ -34,6 +34,7 @@ type benchOptions struct {
 	Updates     int
 	PayloadSize int
 	Drain       time.Duration
+	Hold        time.Duration
 	JSON        bool
 }
 
@@ -89,6 +90,7 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 	fl.IntVar(&opts.Updates, "updates", 0, "publish this many updates instead of running for --duration")
 	fl.IntVar(&opts.PayloadSize, "payload-size", 64, "bytes of data per update (at least a timestamp)")
 	fl.DurationVar(&opts.Drain, "drain", 5*time.Second, "wait this long without deliveries before giving up on missing ones")
+	fl.DurationVar(&opts.Hold, "hold", 0, "keep the subscriptions open this long after the run (to measure a hub's memory per idle subscription)")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as one JSON object")
 	bindEnv(fl, "hub", "MERCURE_URL")
 	bindEnv(fl, "jwt", "MERCURE_JWT")
@@ -125,7 +127,7 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 	res, err := bench.Run(ctx, bench.Options{
 		HubURL: hubURL, PublisherToken: tok, SubscriberToken: tok,
 		Subscribers: opts.Subscribers, Topics: opts.Topics, Publishers: opts.Publishers,
-		Duration: opts.Duration, Updates: opts.Updates, PayloadSize: opts.PayloadSize, Drain: opts.Drain,
+		Duration: opts.Duration, Updates: opts.Updates, PayloadSize: opts.PayloadSize, Drain: opts.Drain, Hold: opts.Hold,
 		Progress: opts.IO.ErrOut,
 	})
 	if err != nil {

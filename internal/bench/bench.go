@@ -46,6 +46,9 @@ type Options struct {
 	PayloadSize int
 	// Drain is how long to wait for deliveries after publishing stops.
 	Drain time.Duration
+	// Hold keeps the subscriptions open this long once deliveries are done
+	// (to measure a hub's memory per idle subscription).
+	Hold time.Duration
 	// Progress receives human-readable progress lines (may be nil).
 	Progress io.Writer
 	// Dial, when set, dials connections (tests use it to pin addresses).
@@ -198,6 +201,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.DeliveryElapsed = time.Since(start)
 	}
 	res.P50, res.P99, res.Max = lat.percentiles()
+	if o.Hold > 0 {
+		o.progressf("bench: holding %d idle subscriptions for %v", o.Subscribers, o.Hold)
+		select {
+		case <-time.After(o.Hold):
+		case <-ctx.Done():
+		}
+	}
 	stopSubs()
 	return res, nil
 }
