@@ -158,15 +158,10 @@ func startProcNode(tb testing.TB, bin, name, dsn string) *procNode {
 		}
 	}
 	// The metrics URL and the transport are in the "listening" log line.
-	for line := range strings.SplitSeq(n.stderr.String(), "\n") {
-		var rec struct {
-			Msg, Metrics, Transport string
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-			n.metrics = strings.TrimSuffix(rec.Metrics, "/metrics")
-			if rec.Transport != dsn {
-				tb.Errorf("node %s logs transport %q, want %q", name, rec.Transport, dsn)
-			}
+	if rec := waitListening(n.stderr); rec.Msg != "" {
+		n.metrics = strings.TrimSuffix(rec.Metrics, "/metrics")
+		if rec.Transport != dsn {
+			tb.Errorf("node %s logs transport %q, want %q", name, rec.Transport, dsn)
 		}
 	}
 	if n.metrics == "" {

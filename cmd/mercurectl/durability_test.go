@@ -93,13 +93,9 @@ func startDurProc(tb testing.TB, bin, stateDir string, args ...string) *durProc 
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	for line := range strings.SplitSeq(p.stderr.String(), "\n") {
-		var rec struct{ Msg, Metrics, Transport string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-			p.metrics = strings.TrimSuffix(rec.Metrics, "/metrics")
-			p.transport = rec.Transport
-		}
-	}
+	rec := waitListening(p.stderr)
+	p.metrics = strings.TrimSuffix(rec.Metrics, "/metrics")
+	p.transport = rec.Transport
 	if p.metrics == "" || p.transport == "" {
 		tb.Fatalf("serve: no metrics address or transport in the listening log line:\n%s", p.stderr.String())
 	}
@@ -491,5 +487,27 @@ func TestServeDefaultTransport(t *testing.T) {
 	second := runSecondHub(t, bin, dir)
 	if second.code != 1 || !strings.Contains(second.stderr, "in use by another process") {
 		t.Errorf("second hub on the default file: exit %d, stderr:\n%s", second.code, second.stderr)
+	}
+}
+
+// listeningRecord is the "listening" log line of serve.
+type listeningRecord struct{ Msg, Metrics, Transport string }
+
+// waitListening returns serve's "listening" log line. The address file is
+// written after that line, but the copy of the child's stderr into buf may
+// lag behind, so it polls for up to 10s (and returns a zero record then).
+func waitListening(buf *syncBuffer) listeningRecord {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for line := range strings.SplitSeq(buf.String(), "\n") {
+			var rec listeningRecord
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				return rec
+			}
+		}
+		if time.Now().After(deadline) {
+			return listeningRecord{}
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
