@@ -33,8 +33,8 @@ func newExitCodesTopic(f *factory) *cobra.Command {
 		fmt.Fprintf(&b, "  %-5d %s\n", d.code, d.meaning)
 	}
 	b.WriteString(`
-A first SIGINT or SIGTERM stops serve and subscribe cleanly (exit 0); a second
-one, while they are still shutting down, stops them at once (exit 130).
+A first SIGINT or SIGTERM stops serve, subscribe and replay cleanly (exit 0);
+a second one, while they are still shutting down, stops them at once (exit 130).
 `)
 	return newHelpTopic(f, "exit-codes", "Exit codes of every command", b.String(),
 		"$ mercurectl help exit-codes")
