@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -32,50 +31,26 @@ const (
 // format is skipped with an error log rather than misread.
 const codecVersion = 1
 
-const (
-	flagHasRetry = 1 << iota
-	flagPrivate
-)
-
 // errCorrupt marks an entry this version cannot decode.
 var errCorrupt = errors.New("corrupt stream entry")
 
 // The form of field u:
 //
 //	version  byte (codecVersion)
-//	flags    byte (flagHasRetry | flagPrivate)
+//	flags    byte (history.FlagHasRetry | history.FlagPrivate)
 //	retry    uvarint
 //	type     uvarint length + bytes
 //	topics   uvarint count, then each as uvarint length + bytes
 //	data     uvarint length + bytes
+//
+// From retry on it is the tail shared with the bolt store (history.AppendTail).
 
 // encodeUpdate returns the u field of u.
 func encodeUpdate(u *history.Update) []byte {
-	n := 2 + 3*binary.MaxVarintLen64 + len(u.Type) + len(u.Data)
-	for _, t := range u.Topics {
-		n += binary.MaxVarintLen64 + len(t)
-	}
-	dst := make([]byte, 0, n)
-	var flags byte
-	if u.HasRetry {
-		flags |= flagHasRetry
-	}
-	if u.Private {
-		flags |= flagPrivate
-	}
-	dst = append(dst, codecVersion, flags)
-	dst = binary.AppendUvarint(dst, u.Retry)
-	dst = appendString(dst, u.Type)
-	dst = binary.AppendUvarint(dst, uint64(len(u.Topics)))
-	for _, t := range u.Topics {
-		dst = appendString(dst, t)
-	}
-	return appendString(dst, u.Data)
-}
-
-func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
+	dst := make([]byte, 0, 2+history.TailSize(u))
+	dst = append(dst, codecVersion)
+	dst = history.AppendFlags(dst, u)
+	return history.AppendTail(dst, u)
 }
 
 // timeDigits is the width of field t.
@@ -121,97 +96,13 @@ func decodeEntry(seq uint64, id, tm, blob string) (*history.Update, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode update %d: %w", seq, err)
 	}
-	r := reader{s: blob}
-	if v := r.u8("version"); r.err == nil && v != codecVersion {
-		return nil, fmt.Errorf("decode update %d: %w: unknown format version %d", seq, errCorrupt, v)
-	}
-	flags := r.u8("flags")
-	u := &history.Update{
-		Seq:      seq,
-		ID:       id,
-		Time:     t,
-		HasRetry: flags&flagHasRetry != 0,
-		Private:  flags&flagPrivate != 0,
-	}
-	u.Retry = r.uvarint("retry")
-	u.Type = r.str("type")
-	n := r.uvarint("topic count")
-	// Each topic takes at least one byte, which bounds the allocation on a
-	// corrupt count.
-	if r.err == nil && n > uint64(len(blob)-r.off) {
-		r.fail("topic count")
-	}
-	if r.err == nil && n > 0 {
-		u.Topics = make([]string, n)
-		for i := range u.Topics {
-			u.Topics[i] = r.str("topic")
-		}
-	}
-	u.Data = r.str("data")
-	if r.err == nil && r.off != len(blob) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("decode update %d: %w", seq, r.err)
+	r := history.NewReader(blob)
+	r.Version(codecVersion)
+	u := &history.Update{Seq: seq, ID: id, Time: t}
+	r.Flags(u)
+	r.Tail(u)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("decode update %d: %w: %w", seq, errCorrupt, err)
 	}
 	return u, nil
-}
-
-type reader struct {
-	s   string
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: bad %s at offset %d", errCorrupt, what, r.off)
-	}
-}
-
-func (r *reader) u8(what string) byte {
-	if r.err != nil || r.off >= len(r.s) {
-		r.fail(what)
-		return 0
-	}
-	c := r.s[r.off]
-	r.off++
-	return c
-}
-
-func (r *reader) uvarint(what string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	var v uint64
-	for shift := uint(0); ; shift += 7 {
-		if r.off >= len(r.s) || shift > 63 {
-			r.fail(what)
-			return 0
-		}
-		c := r.s[r.off]
-		r.off++
-		if shift == 63 && c > 1 {
-			r.fail(what)
-			return 0
-		}
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-}
-
-func (r *reader) str(what string) string {
-	n := r.uvarint(what)
-	if r.err != nil {
-		return ""
-	}
-	if n > uint64(len(r.s)-r.off) {
-		r.fail(what)
-		return ""
-	}
-	s := r.s[r.off : r.off+int(n)]
-	r.off += int(n)
-	return s
 }
