@@ -187,11 +187,11 @@ the cost of plain fan-out over HTTP on this machine. Never expose it.`,
 			}
 			if addrFile != "" {
 				if err := writeAddrFile(addrFile, ln.Addr().String()); err != nil {
-					ln.Close()
+					_ = ln.Close()
 					return err
 				}
 			}
-			fmt.Fprintf(f.IO.ErrOut, "baseline broadcaster listening on http://%s/\n", ln.Addr())
+			_, _ = fmt.Fprintf(f.IO.ErrOut, "baseline broadcaster listening on http://%s/\n", ln.Addr())
 			srv := &http.Server{Handler: bench.NewBaseline(), ReadHeaderTimeout: 10 * time.Second}
 			go func() {
 				<-ctx.Done()

@@ -334,7 +334,7 @@ func TestRunInterruptible(t *testing.T) {
 		t.Parallel()
 		want := errors.New("done")
 		stopped, err := runInterruptible(t.Context(), newFakeSignals().notify, func(context.Context) error { return want })
-		if stopped || err != want {
+		if stopped || !errors.Is(err, want) {
 			t.Errorf("stopped %v, err %v", stopped, err)
 		}
 	})

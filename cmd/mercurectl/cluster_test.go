@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"io"
 	"net/http"
 	"os"
@@ -41,9 +42,12 @@ func buildClusterBinary(tb testing.TB) string {
 	if testing.Short() {
 		tb.Skip("builds and runs mercurectl processes; skipped with -short")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
+	// The go command on PATH, else the one of the Go root the test was
+	// built with.
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(build.Default.GOROOT, "bin", "go")
+		if _, err := os.Stat(gobin); err != nil {
 			tb.Skip("no go command to build mercurectl with")
 		}
 	}
@@ -183,7 +187,7 @@ func (n *procNode) ready(tb testing.TB) int {
 	if err != nil {
 		tb.Fatalf("node %s: /readyz: %v", n.name, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode
 }

@@ -145,7 +145,7 @@ func (p *durProc) get(tb testing.TB, u string) (int, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
@@ -194,7 +194,7 @@ func durPublish(ctx context.Context, client *http.Client, hubURL, tok, id, data 
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err // the response was cut: not an acknowledgement
@@ -288,7 +288,7 @@ func replayAll(t *testing.T, p *durProc) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("subscribe: %d", resp.StatusCode)
 	}

@@ -153,7 +153,7 @@ func TestRunPublish(t *testing.T) {
 			}
 			out := ts.Out.String()
 			switch {
-			case tt.wantOut == "" && !(strings.HasPrefix(out, "urn:uuid:") && strings.Count(out, "\n") == 1 && strings.HasSuffix(out, "\n")):
+			case tt.wantOut == "" && (!strings.HasPrefix(out, "urn:uuid:") || strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n")):
 				t.Errorf("stdout %q, want one line with the generated id", out)
 			case tt.wantOut != "" && out != tt.wantOut:
 				t.Errorf("stdout %q, want %q", out, tt.wantOut)

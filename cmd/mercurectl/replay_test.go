@@ -84,7 +84,7 @@ func foreignHub(tb testing.TB, events string, keepAlive time.Duration) string {
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Last-Event-ID", r.URL.Query().Get("lastEventID"))
-		fmt.Fprint(w, events)
+		_, _ = fmt.Fprint(w, events)
 		w.(http.Flusher).Flush()
 		var tick <-chan time.Time
 		if keepAlive > 0 {
@@ -97,7 +97,7 @@ func foreignHub(tb testing.TB, events string, keepAlive time.Duration) string {
 			case <-r.Context().Done():
 				return
 			case <-tick:
-				fmt.Fprint(w, ":\n")
+				_, _ = fmt.Fprint(w, ":\n")
 				w.(http.Flusher).Flush()
 			}
 		}

@@ -243,10 +243,10 @@ func newDiagnostics(ios *IOStreams) *diagnostics {
 
 // printf writes a notice.
 func (d *diagnostics) printf(format string, args ...any) {
-	fmt.Fprintf(d.ios.ErrOut, "mercurectl: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(d.ios.ErrOut, "mercurectl: "+format+"\n", args...)
 }
 
 // warnf writes a warning.
 func (d *diagnostics) warnf(format string, args ...any) {
-	fmt.Fprintf(d.ios.ErrOut, "mercurectl: %s %s\n", d.warn, strings.TrimSpace(fmt.Sprintf(format, args...)))
+	_, _ = fmt.Fprintf(d.ios.ErrOut, "mercurectl: %s %s\n", d.warn, strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -195,30 +194,4 @@ func TestRunSubscribeInterrupt(t *testing.T) {
 	if got := ts.Out.String(); got != "<b>&</b>\n" {
 		t.Errorf("stdout %q", got)
 	}
-}
-
-// decodeJSONLines decodes -o json output, checking that every line is one
-// object with only the documented keys.
-func decodeJSONLines(tb testing.TB, out string) []jsonEvent {
-	tb.Helper()
-	var evs []jsonEvent
-	for line := range strings.Lines(out) {
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(line), &keys); err != nil {
-			tb.Fatalf("line %q: %v", line, err)
-		}
-		for k := range keys {
-			switch k {
-			case "id", "type", "data", "retry":
-			default:
-				tb.Errorf("line %q: undocumented key %q", line, k)
-			}
-		}
-		var ev jsonEvent
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			tb.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
-	return evs
 }

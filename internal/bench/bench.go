@@ -82,7 +82,7 @@ var ErrNotConnected = errors.New("bench: subscriptions could not be opened")
 
 func (o *Options) progressf(format string, a ...any) {
 	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, format+"\n", a...)
+		_, _ = fmt.Fprintf(o.Progress, format+"\n", a...)
 	}
 }
 
@@ -236,7 +236,7 @@ func subscribe(ctx context.Context, c *http.Client, o Options, t string, connect
 		release(err)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		release(fmt.Errorf("hub answered %s", resp.Status))
 		return
@@ -271,7 +271,7 @@ func publish(ctx context.Context, c *http.Client, o Options, t, data string) err
 		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("hub answered %s", resp.Status)
 	}

@@ -345,7 +345,7 @@ func (c *Client) do(ctx context.Context, op string, req *http.Request) (*http.Re
 
 // httpError reads the start of resp's body into an *HTTPError and closes it.
 func httpError(op string, resp *http.Response) *HTTPError {
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 	return &HTTPError{
 		Op:         op,

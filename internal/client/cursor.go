@@ -62,7 +62,7 @@ func (c *Client) HubCursor(ctx context.Context) (cursor string, ok bool, err err
 		}
 		return "", false, nil
 	}
-	defer discard(resp.Body)
+	defer func() { _ = resp.Body.Close() }() // not drained: see discard
 	if resp.StatusCode != http.StatusOK {
 		c.logger.DebugContext(ctx, "subscriptions API not available", "status", resp.StatusCode)
 		return "", false, nil

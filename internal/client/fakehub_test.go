@@ -115,17 +115,6 @@ func (h *fakeHub) stop() {
 	_ = srv.Close()
 }
 
-// restart stops the hub, keeps it down for downtime, and starts it again on
-// the same address.
-func (h *fakeHub) restart(downtime time.Duration) {
-	h.mu.Lock()
-	addr := h.addr
-	h.mu.Unlock()
-	h.stop()
-	time.Sleep(downtime)
-	h.start(addr)
-}
-
 // publish stores an update and hands it to the connected subscribers.
 func (h *fakeHub) publish(u fakeUpdate) string {
 	h.mu.Lock()
@@ -155,12 +144,6 @@ func (h *fakeHub) subscribeRequests() []reqRecord {
 		}
 	}
 	return out
-}
-
-func (h *fakeHub) set(f func(h *fakeHub)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	f(h)
 }
 
 func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {

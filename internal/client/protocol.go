@@ -134,7 +134,7 @@ func (c *Client) fetchMetadata(ctx context.Context) (*Metadata, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer discard(resp.Body)
+	defer func() { _ = resp.Body.Close() }() // not drained: see discard
 	if resp.StatusCode != http.StatusOK || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		c.logger.DebugContext(ctx, "no protocol metadata", "status", resp.StatusCode)
 		return nil, nil

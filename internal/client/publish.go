@@ -88,14 +88,14 @@ func (c *Client) Publish(ctx context.Context, r PublishRequest) (string, error) 
 	if resp.Request != nil && resp.Request.Method != http.MethodPost {
 		// A 301/302/303 redirect turned the POST into a GET: nothing was
 		// published, and the answer may be an endless event stream.
-		discard(resp.Body)
+		_ = resp.Body.Close() // not drained: see discard
 		return "", fmt.Errorf("publish: the hub redirected the request to %s %s, so nothing was published; use that URL as the hub URL",
 			resp.Request.Method, resp.Request.URL.Redacted())
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return "", httpError("publish", resp)
 	}
-	defer discard(resp.Body)
+	defer func() { _ = resp.Body.Close() }() // not drained: see discard
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIDSize))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

@@ -287,7 +287,7 @@ func (s *subscription) connect(ctx context.Context) (connected bool, err error) 
 		return false, fmt.Errorf("subscribe: %w (content type %q): is %s a Mercure hub?",
 			ErrNotEventStream, resp.Header.Get("Content-Type"), c.hub.Redacted())
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 
 	info := ConnInfo{Protocol: s.proto, Reconnect: s.established, RequestCursor: cursor}
 	info.ResponseCursor, info.HasResponseCursor = s.responseCursor(resp.Header)

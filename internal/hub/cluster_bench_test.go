@@ -41,7 +41,7 @@ func benchPublish(ctx context.Context, c *http.Client, hubURL, body, tok string)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("publish: %d %s", resp.StatusCode, b)

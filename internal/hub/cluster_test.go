@@ -184,7 +184,7 @@ func tryPublish(ctx context.Context, hubURL, tok string, form url.Values, d time
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
@@ -393,8 +393,12 @@ func TestClusterReplayThenLiveUnderLoad(t *testing.T) {
 			}
 			id := fmt.Sprint("u", i)
 			status, body, err := tryPublish(t.Context(), nodes[i%2].url, tok, url.Values{"topic": {"t"}, "id": {id}}, 5*time.Second)
-			if err != nil || status != http.StatusOK {
-				errc <- fmt.Errorf("publish %s: %d %q %v", id, status, body, err)
+			if err != nil {
+				errc <- fmt.Errorf("publish %s: %w", id, err)
+				return
+			}
+			if status != http.StatusOK {
+				errc <- fmt.Errorf("publish %s: %d %q", id, status, body)
 				return
 			}
 			mu.Lock()

@@ -89,5 +89,5 @@ func (h *Hub) writeError(w http.ResponseWriter, r *http.Request, g generation, e
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	fmt.Fprintln(w, he.msg)
+	_, _ = fmt.Fprintln(w, he.msg)
 }

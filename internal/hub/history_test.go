@@ -172,7 +172,7 @@ func (hh *histHub) openHist(tb testing.TB, query string, hdr http.Header) *histS
 	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		cancel()
 		tb.Fatalf("subscribe %s: %d %s", query, resp.StatusCode, b)
 	}
@@ -190,7 +190,7 @@ func (hh *histHub) openHist(tb testing.TB, query string, hdr http.Header) *histS
 	}})
 	tb.Cleanup(func() {
 		cancel()
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	})
 	return hs
 }
@@ -206,7 +206,7 @@ func (hs *histStream) next() (sse.Event, error) {
 }
 
 // close ends the subscription from the client side.
-func (hs *histStream) close() { hs.resp.Body.Close() }
+func (hs *histStream) close() { _ = hs.resp.Body.Close() }
 
 // publisher publishes over the hub's keep-alive client. Its methods return
 // errors rather than failing the test, for use from goroutines.
@@ -227,7 +227,7 @@ func (p publisher) publish(ctx context.Context, form url.Values) (string, error)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return "", err

@@ -106,7 +106,7 @@ func (th *testHub) publish(tb testing.TB, tok string, form url.Values) (*http.Re
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
 }
@@ -148,7 +148,7 @@ func (th *testHub) subscribe(tb testing.TB, query string, hdr http.Header) (*str
 		tb.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		cancel()
 		return nil, resp
 	}
@@ -174,7 +174,7 @@ func (th *testHub) subscribe(tb testing.TB, query string, hdr http.Header) (*str
 	}()
 	tb.Cleanup(func() {
 		cancel()
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		<-done
 	})
 	return s, resp

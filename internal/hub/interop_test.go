@@ -36,7 +36,7 @@ func r3Subscribe(tb testing.TB, th *testHub, query string, headers map[string]st
 	connected := make(chan http.Header, 1)
 	c.ResponseValidator = func(_ *r3sse.Client, resp *http.Response) error {
 		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		connected <- resp.Header.Clone()

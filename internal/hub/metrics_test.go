@@ -35,7 +35,7 @@ func scrape(tb testing.TB, h *Hub) map[string]float64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("scrape: %d", resp.StatusCode)
 	}
@@ -201,7 +201,7 @@ func TestMetricsSlowSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("subscribe: %d", resp.StatusCode)
 	}

@@ -44,7 +44,7 @@ func TestItem04HubPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusNotFound {
 				t.Errorf("%s %s: %d, want 404", m, p, resp.StatusCode)
 			}

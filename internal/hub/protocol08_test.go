@@ -31,7 +31,7 @@ func confMetadata(tb testing.TB, th *testHub, method string) (*http.Response, ma
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	var doc map[string]any
 	if resp.StatusCode == http.StatusOK && method == http.MethodGet {
@@ -142,7 +142,7 @@ func TestItem39ResourceMetadataFollowsTheRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer resource_metadata="http://hub.example:8443/.well-known/oauth-protected-resource/.well-known/mercure"` {
 		t.Errorf("challenge %q", got)
 	}
@@ -152,7 +152,7 @@ func TestItem39ResourceMetadataFollowsTheRequest(t *testing.T) {
 	if resp, err = http.DefaultClient.Do(req); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	confStatus(t, "audience of the request's origin", resp, "", http.StatusOK)
 }
 

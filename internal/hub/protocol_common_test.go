@@ -8,6 +8,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,7 +69,7 @@ func confDo(tb testing.TB, th *testHub, method, query string, hdr http.Header, b
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, query, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "text/event-stream" {
 		return resp, ""
 	}
@@ -135,7 +136,7 @@ func confOpen(tb testing.TB, th *testHub, method, query string, hdr http.Header,
 	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		cancel()
 		tb.Fatalf("subscribe %s %s: %d %s", method, query, resp.StatusCode, b)
 	}
@@ -163,7 +164,7 @@ func confOpen(tb testing.TB, th *testHub, method, query string, hdr http.Header,
 	}()
 	tb.Cleanup(func() {
 		cancel()
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		<-done
 	})
 	return r
@@ -209,7 +210,7 @@ func confParse(tb testing.TB, wire string) []sse.Event {
 	var out []sse.Event
 	for {
 		ev, err := rd.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out
 		}
 		if err != nil {
@@ -563,8 +564,8 @@ func TestItem15Heartbeats(t *testing.T) {
 		th := newTestHub(t, nil)
 		for _, g := range confGens {
 			s := confOpen(t, th, http.MethodGet, g.query("t"), bearer(g.sub(t, th, "*")), "")
-			wire := s.waitUntil(t, "the first comment", time.Second, func(s string) bool { return s != "" })
-			wire = s.waitUntil(t, "the first comment", time.Second, func(s string) bool { return len(s) >= 2 })
+			s.waitUntil(t, "the first comment", time.Second, func(s string) bool { return s != "" })
+			wire := s.waitUntil(t, "the first comment", time.Second, func(s string) bool { return len(s) >= 2 })
 			if wire != ":\n" {
 				t.Errorf("%s: stream starts with %q, want %q", g.name, wire, ":\n")
 			}
@@ -721,7 +722,7 @@ func TestItem17CORS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if got := resp.Header.Values("Vary"); !slices.Contains(got, "Origin") {
 					t.Errorf("CORS %q, Origin %q: Vary = %q, want Origin", origins, origin, got)
 				}
@@ -792,7 +793,7 @@ func TestItem18ResponseHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.Body.Close()
+			_ = r.Body.Close()
 			resp = r
 		} else {
 			resp, _ = confDo(t, th, c.method, c.query, c.hdr, c.body)
@@ -1408,7 +1409,7 @@ func TestItem44Cursors(t *testing.T) {
 				} else if len(replay) > 0 {
 					t.Errorf("%s: a replay without %s", name, sse.ReplayMarkerHeader)
 				}
-				if ids := confIDs(s.events(t, len(replay))); !slices.Equal(ids, replay) && !(len(ids) == 0 && len(replay) == 0) {
+				if ids := confIDs(s.events(t, len(replay))); !slices.Equal(ids, replay) && (len(ids) != 0 || len(replay) != 0) {
 					t.Errorf("%s: replayed %q, want %q", name, ids, replay)
 				}
 			}
@@ -1550,7 +1551,7 @@ func TestShutdownEndsStreamsAndLetsPublishesFinish(t *testing.T) {
 			return
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		inflight <- result{status: resp.StatusCode, body: string(b)}
 	}()
 	<-bs.entered
@@ -1626,7 +1627,7 @@ func TestOrderingFollowsAcknowledgements(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					t.Errorf("publish %s: %d", id, resp.StatusCode)
 					return

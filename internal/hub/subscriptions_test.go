@@ -396,7 +396,7 @@ func (th *testHub) api(tb testing.TB, method, path string, hdr http.Header) (*ht
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		tb.Fatal(err)

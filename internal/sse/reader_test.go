@@ -267,7 +267,7 @@ func TestReaderRules(t *testing.T) {
 				if got.Err != nil {
 					t.Fatalf("%s: error %v", chunking, got.Err)
 				}
-				if !reflect.DeepEqual(got.Events, want) && !(len(got.Events) == 0 && len(want) == 0) {
+				if !reflect.DeepEqual(got.Events, want) && (len(got.Events) != 0 || len(want) != 0) {
 					t.Errorf("%s: events\n got %#v\nwant %#v", chunking, got.Events, want)
 				}
 				if !reflect.DeepEqual(got.Comments, tt.comments) {

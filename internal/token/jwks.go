@@ -204,7 +204,7 @@ func (j *JWKS) fetchLocked() error {
 	if err != nil {
 		return fmt.Errorf("fetch JWKS: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("fetch JWKS %s: unexpected status %s", j.url, resp.Status)
 	}

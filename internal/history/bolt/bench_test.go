@@ -28,7 +28,7 @@ func BenchmarkAppend(b *testing.B) {
 
 func benchAppend(b *testing.B, publishers int) {
 	s := openT(b, tempPath(b), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if err := s.Start(func(*history.Update) {}); err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +88,7 @@ var errStop = errors.New("stop")
 func BenchmarkHistory1M(b *testing.B) {
 	const n = 1_000_000
 	s := openT(b, tempPath(b), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	start := time.Now()
 	// Large batches: each commit rewrites the id index pages it touches,
 	// and ids arrive in random order.

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mercurectl/mercurectl/internal/history"
 )
@@ -180,7 +181,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// The hashmap freelist stays fast when retention frees many pages.
 		FreelistType: bbolt.FreelistMapType,
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open history: history file %s is %w", path, ErrInUse)
 	}
 	if err != nil {
@@ -704,7 +705,7 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 }
 
 func (s *Store) readErr(what string, err error) error {
-	if errors.Is(err, bbolt.ErrDatabaseNotOpen) || s.closed.Load() {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) || s.closed.Load() {
 		return history.ErrClosed
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -192,7 +192,7 @@ func TestOpenErrors(t *testing.T) {
 func TestIDTooLong(t *testing.T) {
 	t.Parallel()
 	s := openT(t, tempPath(t), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	u := historytest.NewUpdate(strings.Repeat("x", MaxIDLen+1))
 	if err := s.Append(t.Context(), u); !errors.Is(err, ErrIDTooLong) {
 		t.Fatalf("Append with a %d-byte id = %v, want ErrIDTooLong", len(u.ID), err)
@@ -214,7 +214,7 @@ func TestIDTooLong(t *testing.T) {
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	s := openT(t, tempPath(t), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if _, err := historytest.Fill(s, "g", 1600); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func growth(t *testing.T, r history.Retention, n, rounds int) []int64 {
 	t.Helper()
 	path := tempPath(t)
 	s := openT(t, path, Options{Retention: r})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	payload := strings.Repeat("p", 1000)
 	var sizes []int64
 	for round := range rounds {
@@ -338,7 +338,7 @@ func TestSweepWhenIdle(t *testing.T) {
 	t.Parallel()
 	clock := historytest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := openT(t, tempPath(t), Options{Retention: history.Retention{MaxAge: 100 * time.Millisecond}, Now: clock.Now})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if _, err := historytest.Fill(s, "s", 50); err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +378,7 @@ func TestRestartAfterFullEviction(t *testing.T) {
 	}
 	clock.Advance(time.Hour)
 	s = openT(t, path, opts)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if _, _, n := checkFile(t, s); n != 0 {
 		t.Errorf("%d expired updates survived Open", n)
 	}
@@ -399,7 +399,7 @@ func TestRestartAfterFullEviction(t *testing.T) {
 func TestScanDoesNotPinTransactions(t *testing.T) {
 	t.Parallel()
 	s := openT(t, tempPath(t), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if _, err := historytest.Fill(s, "x", 100); err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func TestLargeReplay(t *testing.T) {
 		n = 20_000
 	}
 	s := openT(t, tempPath(t), Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	bulkLoad(t, s, n, 100)
 	for _, tc := range []struct {
 		name   string

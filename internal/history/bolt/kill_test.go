@@ -77,7 +77,7 @@ func TestKill9(t *testing.T) {
 	}
 
 	s := openT(t, path, Options{})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	first, last, n := checkFile(t, s)
 	t.Logf("%d acknowledged, %d stored (seq %d..%d)", len(acks), n, first, last)
 	if s.LastSeq() != last {

@@ -58,7 +58,7 @@ func TestLen(t *testing.T) {
 		}
 		// The count survives a restart, before any new append.
 		s = openT(t, path, Options{})
-		defer s.Close()
+		defer func() { _ = s.Close() }()
 		check(t, s, 10)
 	})
 
@@ -75,7 +75,7 @@ func TestLen(t *testing.T) {
 		}
 		// A tighter bound at the next start applies at once.
 		s = openT(t, path, Options{Retention: history.Retention{MaxUpdates: 2}})
-		defer s.Close()
+		defer func() { _ = s.Close() }()
 		check(t, s, 2)
 	})
 
@@ -89,7 +89,7 @@ func TestLen(t *testing.T) {
 		// real time) never runs during the test, so Len must honour the
 		// clock by itself, as Scan does.
 		s := openT(t, tempPath(t), Options{Retention: history.Retention{MaxAge: time.Hour}, Now: clock})
-		defer s.Close()
+		defer func() { _ = s.Close() }()
 		appendN(t, s, "old", 5)
 		advance(40 * time.Minute)
 		appendN(t, s, "new", 3)
@@ -106,7 +106,7 @@ func BenchmarkLen(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			s := openT(b, tempPath(b), Options{})
-			defer s.Close()
+			defer func() { _ = s.Close() }()
 			bulkLoad(b, s, n, 16)
 			b.ResetTimer()
 			for b.Loop() {

@@ -139,7 +139,7 @@ func TestOpenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if s.keys.stream != "{fromdsn}:stream" {
 		t.Errorf("stream key = %q", s.keys.stream)
 	}
@@ -147,7 +147,7 @@ func TestOpenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
+	defer func() { _ = s2.Close() }()
 	if s2.keys.stream != "{opt}:stream" {
 		t.Errorf("stream key = %q", s2.keys.stream)
 	}
@@ -176,7 +176,7 @@ func TestTCPWithPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	n := &node{Store: s}
 	if err := s.Start(n.sink); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -217,11 +218,12 @@ func (s *Server) log() string {
 // its append-only file counts as not yet; NOAUTH, from a server started with
 // --requirepass, counts as up).
 func ping(sock string) error {
-	c, err := net.DialTimeout("unix", sock, time.Second)
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(context.Background(), "unix", sock)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
