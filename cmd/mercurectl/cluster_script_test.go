@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
 )
 
 // The testscript support of the cluster scripts (testdata/script/cluster_*):
@@ -159,7 +157,7 @@ func (r *scriptRedis) start() error {
 	r.cmd, r.exited = cmd, exited
 	deadline := time.Now().Add(scriptRedisStartTimeout)
 	for {
-		err := pingRedis(r.sock)
+		err := redistest.Ping(r.sock)
 		if err == nil {
 			return nil
 		}
@@ -189,24 +187,3 @@ func (r *scriptRedis) kill() {
 	_ = os.Remove(r.sock)
 }
 
-// pingRedis reports whether a server answers PING on sock; a server that
-// requires a password answers NOAUTH, which counts as up.
-func pingRedis(sock string) error {
-	c, err := net.DialTimeout("unix", sock, time.Second)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = c.Close() }()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" && !strings.HasPrefix(line, "-NOAUTH") {
-		return errors.New("PING answered " + strings.TrimSpace(line))
-	}
-	return nil
-}

@@ -156,7 +156,7 @@ func (s *Server) start() error {
 	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
-		err := ping(s.sock)
+		err := Ping(s.sock)
 		if err == nil {
 			break
 		}
@@ -214,10 +214,10 @@ func (s *Server) log() string {
 	return strings.Join(lines, "\n")
 }
 
-// ping reports whether a server answers PING on sock (LOADING while it replays
+// Ping reports whether a server answers PING on sock (LOADING while it replays
 // its append-only file counts as not yet; NOAUTH, from a server started with
 // --requirepass, counts as up).
-func ping(sock string) error {
+func Ping(sock string) error {
 	d := net.Dialer{Timeout: time.Second}
 	c, err := d.DialContext(context.Background(), "unix", sock)
 	if err != nil {

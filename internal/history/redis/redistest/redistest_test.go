@@ -63,19 +63,19 @@ func TestKillStopRestart(t *testing.T) {
 	if s.PID() != 0 {
 		t.Error("PID after Kill is not 0")
 	}
-	if err := ping(s.Addr()); err == nil {
+	if err := Ping(s.Addr()); err == nil {
 		t.Fatal("the server still answers after Kill")
 	}
 	s.Restart()
 	if s.PID() == 0 || s.PID() == pid {
 		t.Errorf("PID after Restart = %d (was %d)", s.PID(), pid)
 	}
-	if err := ping(s.Addr()); err != nil {
+	if err := Ping(s.Addr()); err != nil {
 		t.Fatalf("no answer after Restart: %v", err)
 	}
 	s.Stop()
 	s.Restart()
-	if err := ping(s.Addr()); err != nil {
+	if err := Ping(s.Addr()); err != nil {
 		t.Fatalf("no answer after Stop and Restart: %v", err)
 	}
 }
