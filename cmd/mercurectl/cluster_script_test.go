@@ -186,4 +186,3 @@ func (r *scriptRedis) kill() {
 	r.cmd = nil
 	_ = os.Remove(r.sock)
 }
-
