@@ -76,6 +76,7 @@ type serveOptions struct {
 	HistorySize        uint64
 	HistoryMaxAge      time.Duration
 	Subscriptions      bool
+	Draft08Only        bool
 	CORSOrigins        []string
 	PublishOrigins     []string
 	Heartbeat          time.Duration
@@ -176,6 +177,8 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.HistoryMaxAge, "history-max-age", 0, "drop updates older than this from history (0 = keep)")
 	fl.BoolVar(&opts.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API")
 	bindEnv(fl, "subscriptions", "MERCURE_SUBSCRIPTIONS")
+	fl.BoolVar(&opts.Draft08Only, "draft-08-only", false, "serve draft-08 only: refuse topic= subscriptions and legacy mercure-claim tokens")
+	bindEnv(fl, "draft-08-only", "MERCURE_DRAFT08_ONLY")
 	fl.StringArrayVar(&opts.CORSOrigins, "cors-origin", nil, "`ORIGIN` allowed to use the hub from a browser (repeatable, * for any)")
 	bindEnv(fl, "cors-origin", "MERCURE_CORS_ORIGINS")
 	fl.StringArrayVar(&opts.PublishOrigins, "publish-origin", nil, "`ORIGIN` allowed to publish with the authorization cookie (repeatable)")
@@ -564,6 +567,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		DispatchTimeout:    o.DispatchTimeout,
 		MaxBodySize:        int64(o.MaxBodySize),
 		Subscriptions:      o.Subscriptions,
+		Draft08Only:        o.Draft08Only,
 		Logger:             logger,
 		Now:                o.Now,
 	}

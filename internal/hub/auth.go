@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"path"
@@ -69,7 +70,19 @@ func (h *Hub) verify(r *http.Request, v *token.Verifier, p presented) (*token.Cl
 	if err != nil {
 		return nil, errInvalidToken(err)
 	}
+	if h.cfg.Draft08Only && c.Format != token.FormatAccessToken {
+		return nil, errInvalidToken(errors.New("this hub accepts only draft-08 access tokens (typ at+jwt)"))
+	}
 	return c, nil
+}
+
+// tokenGen is the generation whose token sources a request may use: with
+// Draft08Only, never the draft-07 query parameter or cookie.
+func (h *Hub) tokenGen(g generation) generation {
+	if h.cfg.Draft08Only {
+		return gen08
+	}
+	return g
 }
 
 type noKeyError struct{}

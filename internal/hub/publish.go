@@ -50,7 +50,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 	}
 	// Authorization first: without a token the answer is 401, not 400
 	// (PROTOCOL.md item 20).
-	p, err := extractToken(r, genUnknown)
+	p, err := extractToken(r, h.tokenGen(genUnknown))
 	if err != nil {
 		return "", err
 	}

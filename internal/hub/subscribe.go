@@ -76,6 +76,8 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 	switch {
 	case topics > 0 && matchers > 0:
 		return nil, errBadRequest(`cannot mix "topic" (draft-07) and "match" (draft-08) parameters`)
+	case topics > 0 && h.cfg.Draft08Only:
+		return nil, errBadRequest(`"topic" is a draft-07 parameter and this hub serves draft-08 only: use "match" (exact) or "match_urlpattern"`)
 	case topics > 0:
 		req.gen = gen07
 		if topics > maxTopics07 {
@@ -212,7 +214,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 		return nil, errShuttingDown
 	default:
 	}
-	p, err := extractToken(r, req.gen)
+	p, err := extractToken(r, h.tokenGen(req.gen))
 	if err != nil {
 		return nil, err
 	}

@@ -363,7 +363,7 @@ func (h *Hub) serveSubscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 // URL taken as a topic: draft-08 the escaped path alone, draft-07 (as Ref
 // 0.x) the whole request URI including the query (PROTOCOL.md item 56).
 func (h *Hub) authorizeAPI(r *http.Request) (generation, error) {
-	p, err := extractToken(r, genUnknown)
+	p, err := extractToken(r, h.tokenGen(genUnknown))
 	if err != nil {
 		return genUnknown, err
 	}
