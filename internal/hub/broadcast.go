@@ -108,25 +108,26 @@ func (b *broadcaster) count() int {
 
 // dispatch is the store's sink.
 func (b *broadcaster) dispatch(u *history.Update) {
-	q := queued{u: u, ev: encodeUpdate(nil, u)}
+	// The wire form is encoded once, and only if some subscriber gets it:
+	// updates on topics nobody follows cost no encoding.
+	q := queued{u: u}
 	b.mu.RLock()
 	for _, t := range u.Topics {
 		for _, s := range b.exact[t] {
-			b.deliver(s, q)
+			b.deliver(s, &q)
 		}
 	}
 	for _, s := range b.wild {
 		if s.stamp != u.Seq && s.matchesWild(b.cache, u) {
-			b.deliver(s, q)
+			b.deliver(s, &q)
 		}
 	}
-	id := u.ID
-	b.lastID.Store(&id)
+	b.lastID.Store(&u.ID) // updates are read-only once dispatched
 	b.last.Store(u.Seq)
 	b.mu.RUnlock()
 }
 
-func (b *broadcaster) deliver(s *subscriber, q queued) {
+func (b *broadcaster) deliver(s *subscriber, q *queued) {
 	if s.stamp == q.u.Seq {
 		return // already reached through another topic
 	}
@@ -134,7 +135,10 @@ func (b *broadcaster) deliver(s *subscriber, q queued) {
 	if q.u.Private && !s.authorized(b.cache, q.u) {
 		return
 	}
-	s.push(q)
+	if q.ev == nil {
+		q.ev = encodeUpdate(nil, q.u)
+	}
+	s.push(*q)
 }
 
 // sweep signals subscribers whose heartbeat is due or whose deadline comes
