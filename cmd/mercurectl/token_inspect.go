@@ -27,13 +27,16 @@ func newTokenInspectCmd(f *factory, runF func(*tokenInspectOptions) error) *cobr
 claims as {"header": ..., "claims": ...}: indented on a terminal, on one line
 when piped. A malformed token exits 1.
 
-The token can be read from a file (@path) or from stdin (@-).`,
+The token can be read from a file (@path) or from stdin (@- or -).`,
 		Example: `$ mercurectl token inspect "$MERCURE_JWT"
 $ mercurectl token inspect @token.txt
 $ mercurectl token inspect "$MERCURE_JWT" | jq .claims.exp`,
 		Args: exactArgs(1, "the token to inspect"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Token = args[0]
+			if opts.Token == "-" { // the usual spelling of stdin
+				opts.Token = "@-"
+			}
 			if runF != nil {
 				return runF(opts)
 			}

@@ -42,6 +42,9 @@ $ if mercurectl token verify --key "$KEY" "$TOKEN"; then echo valid; fi`,
 		Args: exactArgs(1, "the token to verify"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			opts.Token = args[0]
+			if opts.Token == "-" { // the usual spelling of stdin
+				opts.Token = "@-"
+			}
 			if opts.Key == "" {
 				return usageErrorf("token verify: no key: pass --key, or set MERCURE_JWT_KEY or MERCURE_JWT_SECRET")
 			}
