@@ -106,11 +106,14 @@ type Options struct {
 
 // Store is a history.Store kept in a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db        *bbolt.DB
-	path      string
-	retention history.Retention
-	now       func() time.Time
-	logger    *slog.Logger
+	// commitCost is how long the last commit took; the writer goroutine
+	// alone reads and writes it.
+	commitCost time.Duration
+	db         *bbolt.DB
+	path       string
+	retention  history.Retention
+	now        func() time.Time
+	logger     *slog.Logger
 
 	// reqs is unbuffered: a request handed over is owned by the writer, and
 	// once the writer has exited no send can succeed, so an Append racing
@@ -372,7 +375,9 @@ func (s *Store) run(sweepEvery time.Duration) {
 			batch = s.collect(append(batch[:0], r))
 			batch = s.linger(batch, prev)
 			prev = len(batch)
+			start := time.Now()
 			s.commit(batch)
+			s.commitCost = time.Since(start)
 			clear(batch)
 		case <-tick:
 			s.sweep()
@@ -430,6 +435,24 @@ func (s *Store) linger(batch []*request, prev int) []*request {
 		batch = s.collect(batch)
 		if len(batch) == before {
 			break
+		}
+	}
+	// Publishers behind a network round trip come back later than a yield:
+	// while this batch is smaller than the previous one, wait for them, at
+	// most as long as a commit takes (and 2ms), so that the wait costs less
+	// than the extra commit it saves. A lone publisher (prev 1) never waits.
+	if prev > 1 && len(batch) < prev {
+		timer := time.NewTimer(min(max(s.commitCost, 50*time.Microsecond), 2*time.Millisecond))
+		defer timer.Stop()
+		for len(batch) < prev {
+			select {
+			case r := <-s.reqs:
+				batch = s.collect(append(batch, r))
+			case <-timer.C:
+				return batch
+			case <-s.closing:
+				return batch
+			}
 		}
 	}
 	return batch
