@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,4 +79,21 @@ func execCmd(tb testing.TB, f *factory, cmd *cobra.Command, args ...string) erro
 	root.SetArgs(append([]string{cmd.Name()}, args...))
 	_, err := root.ExecuteC()
 	return err
+}
+
+// checkExit fails the test unless err maps to wantCode and, when wantErr is
+// set, contains it. It reports whether the case expected an error (so the
+// caller stops there).
+func checkExit(tb testing.TB, err error, wantCode int, wantErr string) bool {
+	tb.Helper()
+	if code := exitCode(err); code != wantCode {
+		tb.Fatalf("exit %d (%v), want %d", code, err, wantCode)
+	}
+	if wantErr == "" {
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), wantErr) {
+		tb.Fatalf("error %v, want %q", err, wantErr)
+	}
+	return true
 }

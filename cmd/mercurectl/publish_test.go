@@ -70,13 +70,7 @@ func TestNewPublishCmd(t *testing.T) {
 			var got *publishOptions
 			cmd := newPublishCmd(f, func(o *publishOptions) error { got = o; return nil })
 			err := execCmd(t, f, cmd, tt.args...)
-			if code := exitCode(err); code != tt.wantCode {
-				t.Fatalf("exit %d (%v), want %d", code, err, tt.wantCode)
-			}
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
+			if checkExit(t, err, tt.wantCode, tt.wantErr) {
 				return
 			}
 			got.IO, got.HTTPClient, got.Now, got.Logger = nil, nil, nil, nil

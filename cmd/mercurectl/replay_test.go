@@ -55,13 +55,7 @@ func TestNewReplayCmd(t *testing.T) {
 			var got *replayOptions
 			cmd := newReplayCmd(f, func(o *replayOptions) error { got = o; return nil })
 			err := execCmd(t, f, cmd, tt.args...)
-			if code := exitCode(err); code != tt.wantCode {
-				t.Fatalf("exit %d (%v), want %d", code, err, tt.wantCode)
-			}
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
+			if checkExit(t, err, tt.wantCode, tt.wantErr) {
 				return
 			}
 			got.IO, got.HTTPClient, got.Now, got.Logger, got.notify = nil, nil, nil, nil, nil

@@ -56,13 +56,7 @@ func TestNewSubscribeCmd(t *testing.T) {
 			var got *subscribeOptions
 			cmd := newSubscribeCmd(f, func(o *subscribeOptions) error { got = o; return nil })
 			err := execCmd(t, f, cmd, tt.args...)
-			if code := exitCode(err); code != tt.wantCode {
-				t.Fatalf("exit %d (%v), want %d", code, err, tt.wantCode)
-			}
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want %q", err, tt.wantErr)
-				}
+			if checkExit(t, err, tt.wantCode, tt.wantErr) {
 				return
 			}
 			if got.notify == nil {
