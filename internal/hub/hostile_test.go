@@ -7,9 +7,16 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/history/bolt"
+	redisstore "github.com/mercurectl/mercurectl/internal/history/redis"
+	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
 )
 
 // signRawClaims signs claims given as JSON text with the test key, so that
@@ -46,5 +53,75 @@ func TestTokensWithDuplicateMembersAreRefused(t *testing.T) {
 	}
 	if n := len(confStored(t, th)); n != 0 {
 		t.Fatalf("%d updates stored, want none", n)
+	}
+}
+
+// transports opens one empty store of each kind (Redis only where
+// redis-server is installed; redistest decides whether its absence skips or
+// fails).
+func transports(t *testing.T) map[string]func(*testing.T) history.Store {
+	return map[string]func(*testing.T) history.Store{
+		"memory": func(*testing.T) history.Store { return history.NewMemory(history.Retention{}, nil) },
+		"bolt": func(t *testing.T) history.Store {
+			s, err := bolt.Open(filepath.Join(t.TempDir(), "h.db"), bolt.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"redis": func(t *testing.T) history.Store {
+			srv := redistest.Start(t, "")
+			s, err := redisstore.Open(t.Context(), srv.DSN(), redisstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	}
+}
+
+func TestFieldCapsAreTheSameOnEveryTransport(t *testing.T) {
+	t.Parallel()
+	for name, open := range transports(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			th := newTestHub(t, func(c *Config) { c.Store = open(t); c.Anonymous = true })
+			tok := legacyToken(t, []string{"*"}, []string{"*"})
+			long := strings.Repeat("i", MaxIDLength+1)
+			for _, tc := range []struct {
+				name string
+				form url.Values
+				want int
+			}{
+				{"id at the cap", url.Values{"topic": {"t"}, "id": {long[:MaxIDLength]}}, http.StatusOK},
+				{"id over the cap", url.Values{"topic": {"t"}, "id": {long}}, http.StatusRequestEntityTooLarge},
+				{"id far over the cap", url.Values{"topic": {"t"}, "id": {strings.Repeat("i", 40000)}}, http.StatusRequestEntityTooLarge},
+				{"type at the cap", url.Values{"topic": {"t"}, "type": {long[:MaxTypeLength]}}, http.StatusOK},
+				{"type over the cap", url.Values{"topic": {"t"}, "type": {long}}, http.StatusRequestEntityTooLarge},
+				{"topic over the cap", url.Values{"topic": {long}}, http.StatusRequestEntityTooLarge},
+			} {
+				resp, body := th.publish(t, tok, tc.form)
+				if resp.StatusCode != tc.want {
+					t.Errorf("%s: %d %.80q, want %d", tc.name, resp.StatusCode, body, tc.want)
+				}
+			}
+			if n := len(confStored(t, th)); n != 2 {
+				t.Errorf("%d updates stored, want the 2 accepted ones", n)
+			}
+			// A cursor longer than any id is unknown, not an error.
+			s, resp := th.subscribe(t, "topic=t", http.Header{"Last-Event-ID": {strings.Repeat("c", 40000)}})
+			if s == nil {
+				t.Fatalf("subscribe with a long cursor: %d", resp.StatusCode)
+			}
+			if got := resp.Header.Get("Last-Event-ID"); got != "earliest" {
+				t.Errorf("response cursor %q, want earliest", got)
+			}
+			// The same cap on subscription selectors, in both generations.
+			for _, q := range []string{"topic=" + long, "match=" + long} {
+				if s, resp := th.subscribe(t, q, nil); s != nil || resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("subscribe %.10s…: %d, want 400", q, resp.StatusCode)
+				}
+			}
+		})
 	}
 }

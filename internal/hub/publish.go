@@ -24,7 +24,7 @@ const maxPublishTopics = 1000
 // maxTopicLength caps one topic (PROTOCOL.md item 29: field lengths SHOULD
 // be capped, 413 when exceeded). Matching costs grow with topic length, so
 // an uncapped topic would let one publisher slow down every pattern subscriber.
-const maxTopicLength = 4096
+const maxTopicLength = MaxTopicLength
 
 // servePublish handles POST on the hub path (PROTOCOL.md items 19-31).
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +146,8 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if id, ok := f.first("id"); ok && id != "" {
 		switch {
+		case len(id) > MaxIDLength:
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(`"id" too long (at most %d bytes)`, MaxIDLength)}
 		case strings.HasPrefix(id, "#"):
 			return nil, errBadRequest(`"id" must not start with "#"`)
 		case id == "earliest":
@@ -162,6 +164,8 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if typ, ok := f.first("type"); ok && typ != "" {
 		switch {
+		case len(typ) > MaxTypeLength:
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(`"type" too long (at most %d bytes)`, MaxTypeLength)}
 		case match.HasCRLFNUL(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
 			return nil, errBadRequest(`"type" contains a forbidden character`)
 		case g == gen08 && typ == "mercure":

@@ -22,7 +22,7 @@ import (
 const (
 	maxTopics07    = 1000
 	maxMatchers08  = 100
-	maxMatcherSize = 4096
+	maxMatcherSize = MaxTopicLength
 	// flushSize is how much replayed data is buffered before a write.
 	flushSize = 32 << 10
 )
@@ -82,6 +82,13 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 		req.gen = gen07
 		if topics > maxTopics07 {
 			return nil, errBadRequest(`too many "topic" parameters (at most %d)`, maxTopics07)
+		}
+		// The same cap as draft-08 matchers: each selector is matched
+		// against every update and copied into its subscription events.
+		for _, s := range req.raw {
+			if len(s.value) > maxMatcherSize {
+				return nil, errBadRequest("topic selector too long (at most %d bytes)", maxMatcherSize)
+			}
 		}
 		req.cursor, req.hasCursor = f.first("lastEventID")
 	case matchers > 0:
@@ -160,7 +167,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		case "earliest":
 			replay, respCursor = true, "earliest"
 		default:
-			seq, found, err := h.cfg.Store.Lookup(r.Context(), req.cursor)
+			var seq uint64
+			var found bool
+			var err error
+			if len(req.cursor) <= MaxIDLength { // a longer one names no update
+				seq, found, err = h.cfg.Store.Lookup(r.Context(), req.cursor)
+			}
 			if err != nil {
 				h.writeError(w, r, req.gen, storeError(err))
 				return
