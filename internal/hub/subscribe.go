@@ -337,15 +337,25 @@ func (c *conn) catchUp(after, until uint64) error {
 	if after >= until {
 		return nil
 	}
-	return c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
+	var writeErr error
+	err := c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
 		if c.s.canSee(c.h.cache, u) {
 			c.buf = encodeUpdate(c.buf, u)
 			if len(c.buf) >= flushSize {
-				return c.flush()
+				writeErr = c.flush()
+				return writeErr
 			}
 		}
 		return nil
 	})
+	if err != nil && writeErr == nil && c.ctx.Err() == nil && !errors.Is(err, history.ErrClosed) {
+		// The store failed (a damaged file, a backend that went away): the
+		// operator must hear of it, and the client gets what was read so
+		// far and a normal end of stream, from which it resumes.
+		c.h.log.Error("replay stopped: the history store failed", "subscriber", c.s.id, "error", err)
+		_ = c.flush()
+	}
+	return err
 }
 
 // live forwards queued updates until the client leaves, the hub shuts down,
