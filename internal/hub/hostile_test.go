@@ -4,12 +4,18 @@ package hub
 // against the hub before its fix.
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -123,5 +129,53 @@ func TestFieldCapsAreTheSameOnEveryTransport(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// failingScanStore fails every Scan after it returned `after` updates, as
+// a damaged history file does.
+type failingScanStore struct {
+	history.Store
+	after int
+}
+
+var errDamaged = errors.New("history file is corrupt: page 7")
+
+func (s *failingScanStore) Scan(ctx context.Context, after, until uint64, fn func(*history.Update) error) error {
+	n := 0
+	err := s.Store.Scan(ctx, after, until, func(u *history.Update) error {
+		if n == s.after {
+			return errDamaged
+		}
+		n++
+		return fn(u)
+	})
+	return err
+}
+
+func TestReplayEndsCleanlyWhenTheStoreFails(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	th := newTestHub(t, func(c *Config) {
+		c.Store = &failingScanStore{Store: history.NewMemory(history.Retention{}, nil), after: 2}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	tok := legacyToken(t, []string{"*"}, []string{"*"})
+	for i := range 4 {
+		th.mustPublish(t, tok, url.Values{"topic": {"t"}, "id": {fmt.Sprint("u", i)}})
+	}
+	s, resp := th.subscribe(t, "topic=t&lastEventID=earliest", bearer(tok))
+	if s == nil {
+		t.Fatalf("subscribe: %d", resp.StatusCode)
+	}
+	if a, b := s.next(t).ID, s.next(t).ID; a != "u0" || b != "u1" {
+		t.Fatalf("replayed %s %s, want u0 u1", a, b)
+	}
+	s.closed(t, 5*time.Second)
+	if err := <-s.errc; !errors.Is(err, io.EOF) {
+		t.Errorf("the stream ended with %v, want a clean end (EOF)", err)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "page 7") {
+		t.Errorf("no ERROR log naming the failure; logs: %s", logs.String())
 	}
 }
