@@ -82,7 +82,6 @@ func TestRun(t *testing.T) {
 	}
 }
 
-
 // Every command follows STYLE.md rule 10.
 func TestCommandHelpConventions(t *testing.T) {
 	t.Parallel()
