@@ -21,8 +21,8 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/history/bolt"
-	redisstore "github.com/mercurectl/mercurectl/internal/history/redis"
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 )
 
 // signRawClaims signs claims given as JSON text with the test key, so that
