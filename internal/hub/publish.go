@@ -134,8 +134,17 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 			case reservedTopic08(t, base):
 				return nil, errBadRequest("topics under the hub path are reserved")
 			}
-		} else if reservedTopic07(t) {
+		} else if reservedTopic07(t) || reservedTopic08(t, base) {
+			// The draft-07 rule (a substring) and the draft-08 one (the
+			// resolved path), so that no spelling reaches the namespace
+			// that draft-08 subscribers see as the hub's own.
 			return nil, &httpError{status: http.StatusForbidden, msg: "topics under /.well-known/mercure are reserved"}
+		}
+		// Grants and exact matchers read the topic as it is, URL patterns
+		// read it as a URL parser does: the two must be the same string
+		// (docs/protocol.md#publish-topics).
+		if c := match.CanonicalTopic(t, base.EscapedPath()); c != t {
+			return nil, errBadRequest("topic %q is not in canonical form (URL parsers remove its dot segments and read \\ as /): publish %q instead", t, c)
 		}
 	}
 	u.Data, _ = f.first("data")
