@@ -8,8 +8,9 @@ import (
 )
 
 // FuzzCompile07 checks that draft-07 selectors never panic, always match
-// their own literal string (PROTOCOL.md item 11), that exact selectors match
-// nothing else, and that the cache agrees with direct matching.
+// their own literal string (docs/protocol.md#matching-07), that exact
+// selectors match nothing else, and that the cache agrees with direct
+// matching.
 func FuzzCompile07(f *testing.F) {
 	for _, s := range []string{
 		"*", "", "https://example.com/books/{id}", "https://example.com/{+path}", "{?q,r}", "{#frag}",
@@ -52,9 +53,9 @@ func FuzzCompile07(f *testing.F) {
 }
 
 // FuzzCompile08 checks that draft-08 matchers never panic, that "*" matches
-// anything whatever the type (PROTOCOL.md item 10), that exact matchers are a
-// byte comparison, and that URL pattern matching agrees with the library
-// called with the base URL always supplied.
+// anything whatever the type (docs/protocol.md#matching-08), that exact
+// matchers are a byte comparison, and that URL pattern matching agrees with
+// the library called with the base URL always supplied.
 func FuzzCompile08(f *testing.F) {
 	for _, p := range []string{
 		"*", "", "/books/:id", "https://example.com/books/:id", "https://example.com/books/*",
@@ -118,7 +119,7 @@ func FuzzCompile08(f *testing.F) {
 
 // FuzzReservedTopic08 checks that ReservedTopic08 never panics, and that any
 // segment appended under the hub path, on any host, is reserved
-// (PROTOCOL.md item 26).
+// (docs/protocol.md#publish-topics).
 func FuzzReservedTopic08(f *testing.F) {
 	for _, s := range []string{
 		"https://x.example/.well-known/mercure/subscriptions/x", "/.well-known/%6Dercure/x", "mercure/x",

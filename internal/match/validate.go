@@ -12,8 +12,8 @@ import (
 // HasControlOrFormat reports whether s contains a C0 control (U+0000 to
 // U+001F), DEL, a C1 control (U+0080 to U+009F) or a Unicode Cf (format)
 // character such as U+200B or U+FEFF, or is not valid UTF-8. Draft-08 refuses
-// such values in matchers, ids, types and topics (PROTOCOL.md items 9, 23, 24
-// and 26).
+// such values in matchers, ids, types and topics
+// (docs/protocol.md#subscribe-match, #publish-id and #publish-type and 26).
 func HasControlOrFormat(s string) bool {
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -38,7 +38,7 @@ func HasControlOrFormat(s string) bool {
 
 // HasCRLFNUL reports whether s contains CR, LF or NUL: the characters that
 // would let a value inject lines into the SSE stream (CWE-93). Draft-07 hubs
-// refuse them in ids and types (PROTOCOL.md items 23 and 24).
+// refuse them in ids and types (docs/protocol.md#publish-id and #publish-type).
 func HasCRLFNUL(s string) bool {
 	return strings.ContainsAny(s, "\r\n\x00")
 }
@@ -48,17 +48,17 @@ const defaultHubPath = "/.well-known/mercure"
 
 // ReservedTopic07 reports whether a draft-07 topic lies in the reserved
 // namespace, by the rule of the 0.x reference hub: it contains
-// "/.well-known/mercure" anywhere (PROTOCOL.md item 26, where the reference
-// answers 403).
+// "/.well-known/mercure" anywhere (docs/protocol.md#publish-topics, where the
+// reference answers 403).
 func ReservedTopic07(topic string) bool {
 	return strings.Contains(topic, defaultHubPath)
 }
 
 // ReservedTopic08 reports whether a draft-08 topic lies in the namespace the
-// hub reserves for itself (PROTOCOL.md item 26): resolved against hub, its
-// path equals hub's path or lies under it, whatever its scheme or host, after
-// percent-decoding of unreserved characters and dot-segment removal. So
-// "/.well-known/%6Dercure/x" and
+// hub reserves for itself (docs/protocol.md#publish-topics): resolved against
+// hub, its path equals hub's path or lies under it, whatever its scheme or
+// host, after percent-decoding of unreserved characters and dot-segment
+// removal. So "/.well-known/%6Dercure/x" and
 // "https://x.example/.well-known/mercure/subscriptions/x" are reserved, and
 // so is the relative "mercure/x" against a hub at /.well-known/mercure.
 //
