@@ -128,7 +128,7 @@ func TestReplayFromCursor(t *testing.T) {
 	}
 }
 
-// The ordering guarantee (docs/protocol.md#generations) and no gap, no
+// The ordering guarantee (docs/protocol.md#ordering) and no gap, no
 // duplicate between replay and live, under concurrent publishing.
 func TestReplayThenLiveNoGapNoDuplicate(t *testing.T) {
 	t.Parallel()

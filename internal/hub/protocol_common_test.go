@@ -1591,7 +1591,7 @@ func TestShutdownEndsStreamsAndLetsPublishesFinish(t *testing.T) {
 	}
 }
 
-// The ordering guarantee (docs/protocol.md#generations): once a publish got its
+// The ordering guarantee (docs/protocol.md#ordering): once a publish got its
 // 200, every connected matching subscriber already has the update, so an
 // update acknowledged before another publish starts is received first, by
 // every subscriber, whatever the topics and publishers involved.
