@@ -25,8 +25,8 @@ var ErrInvalidConfig = errors.New("invalid hub configuration")
 // methodQuery is the safe method with a body that draft-08 allows (item 7).
 const methodQuery = "QUERY"
 
-// matchCacheSize bounds the memo of (selector, topic) matches.
-const matchCacheSize = 1 << 16
+// matchCacheBytes bounds the memo of (selector, topic) matches.
+const matchCacheBytes = match.DefaultCacheBytes
 
 // Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
 // end it with Shutdown then Close.
@@ -123,7 +123,7 @@ func New(cfg Config) (*Hub, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cache := match.NewCache(matchCacheSize)
+	cache := match.NewCache(matchCacheBytes)
 	h := &Hub{
 		cfg:       cfg,
 		log:       logger,
