@@ -35,7 +35,7 @@ type Hub struct {
 	log       *slog.Logger
 	bc        *broadcaster
 	cache     *match.Cache
-	selectors *selectorCache
+	selectors *selectorRegistry
 	metrics   *metrics
 
 	done      chan struct{} // closed by Shutdown: streams end
@@ -129,7 +129,7 @@ func New(cfg Config) (*Hub, error) {
 		log:       logger,
 		cache:     cache,
 		bc:        newBroadcaster(cache),
-		selectors: newSelectorCache(4096),
+		selectors: newSelectorRegistry(cache),
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -169,6 +169,9 @@ func (h *Hub) sweepLoop() {
 			return
 		case <-t.C:
 			h.bc.sweep(h.now(), h.cfg.Heartbeat, tick)
+			// Drop the match results of selectors released since the last
+			// tick: one pass over the cache, only when there are some.
+			h.cache.Purge()
 		}
 	}
 }

@@ -119,6 +119,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, req.gen, err)
 		return
 	}
+	defer h.releaseSubscriber(s) // runs last, once s is out of the broadcaster
 
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -237,6 +238,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	s.gen = req.gen
 	s.claims = claims
 	base := h.hubURL(r)
+	s.selectors = make([]*match.Selector, 0, len(req.raw))
 	for _, rs := range req.raw {
 		var sel *match.Selector
 		if req.gen == gen07 {
@@ -244,18 +246,14 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 		} else {
 			sel, err = h.selectors.get08(rs.typ, rs.value, base)
 			if err != nil {
+				h.releaseSubscriber(s)
 				return nil, errBadRequest("invalid matcher")
 			}
 		}
 		s.selectors = append(s.selectors, sel)
-		if t, ok := sel.Exact(); ok {
-			s.exact = append(s.exact, t)
-		} else {
-			s.wild = append(s.wild, sel)
-		}
 	}
 	if claims != nil {
-		s.grants = h.compileGrants(claims.Subscribe, base)
+		s.grants = h.selectors.acquireGrants(claims.Subscribe, base)
 	}
 	if h.cfg.Subscriptions {
 		s.subs = h.describeSubscriptions(s, base)
@@ -276,19 +274,18 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	return s, nil
 }
 
-// compileGrants compiles a token's topic selectors.
+// releaseSubscriber gives back the shared selectors and grants of s, once
+// it is out of the broadcaster (or was never in it).
+func (h *Hub) releaseSubscriber(s *subscriber) {
+	h.selectors.release(s.selectors...)
+	h.selectors.releaseGrants(s.grants)
+	s.selectors, s.grants = nil, nil
+}
+
+// compileGrants compiles a token's topic selectors; give them back with
+// h.selectors.release once done.
 func (h *Hub) compileGrants(sels []token.Selector, base *url.URL) []*match.Selector {
-	out := make([]*match.Selector, 0, len(sels))
-	for _, g := range sels {
-		if g.Type == "" {
-			out = append(out, h.selectors.get07(g.Match))
-			continue
-		}
-		if sel, err := h.selectors.get08(g.Type, g.Match, base); err == nil {
-			out = append(out, sel)
-		}
-	}
-	return out
+	return h.selectors.compile(sels, base)
 }
 
 // conn writes one subscription's stream.

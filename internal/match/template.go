@@ -520,3 +520,16 @@ func (s posSet) hasFrom(i int) bool {
 	}
 	return false
 }
+
+// TemplateExpressions returns the number of expressions of s when Compile07
+// makes it a URI template, and 0 when it makes it exact or "*". It costs a
+// parse of s, so that a hub can cap template complexity before compiling.
+func TemplateExpressions(s string) int {
+	if s == "*" || len(s) > MaxPatternLength {
+		return 0
+	}
+	if t := compileTemplate(s); t != nil {
+		return t.expressions()
+	}
+	return 0
+}
