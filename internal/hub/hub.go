@@ -113,6 +113,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxBodySize <= 0 {
 		cfg.MaxBodySize = DefaultMaxBodySize
 	}
+	if cfg.MaxSelectorBytes <= 0 {
+		cfg.MaxSelectorBytes = DefaultMaxSelectorBytes
+	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}

@@ -18,11 +18,20 @@ import (
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
-// Subscription limits (PROTOCOL.md items 8 and 9).
+// Subscription limits: the protocol's (1000 topic values, 100 matchers of
+// at most 4096 bytes) and the per-request budget that bounds what one
+// request can cost the hub (docs/protocol.md#subscription-budget).
 const (
 	maxTopics07    = 1000
 	maxMatchers08  = 100
 	maxMatcherSize = 4096
+	// maxPatterns caps the URI templates or URL patterns of one request:
+	// unlike exact topics, each distinct one may be evaluated for every
+	// publish whose topic starts with its literal prefix.
+	maxPatterns = 100
+	// maxTemplateExpressions caps the expressions of one URI template; a
+	// template's match costs up to its expressions times the topic length.
+	maxTemplateExpressions = 32
 	// flushSize is how much replayed data is buffered before a write.
 	flushSize = 32 << 10
 )
@@ -83,6 +92,9 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 		if topics > maxTopics07 {
 			return nil, errBadRequest(`too many "topic" parameters (at most %d)`, maxTopics07)
 		}
+		if err := h.checkBudget07(req.raw); err != nil {
+			return nil, err
+		}
 		req.cursor, req.hasCursor = f.first("lastEventID")
 	case matchers > 0:
 		req.gen = gen08
@@ -97,6 +109,9 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 				return nil, errBadRequest("matcher contains a control or format character")
 			}
 		}
+		if err := h.checkBudget08(req.raw); err != nil {
+			return nil, err
+		}
 		req.cursor, req.hasCursor = f.first("last_event_id")
 	default:
 		return nil, errBadRequest(`missing "match" subscription parameter (draft-07 clients: "topic")`)
@@ -105,6 +120,56 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 		req.cursor, req.hasCursor = v[0], true
 	}
 	return req, nil
+}
+
+// checkBudget07 applies the per-request budget to draft-07 selectors.
+func (h *Hub) checkBudget07(raw []rawSelector) error {
+	if err := h.checkSelectorBytes(raw); err != nil {
+		return err
+	}
+	templates := 0
+	for _, s := range raw {
+		n := match.TemplateExpressions(s.value)
+		if n == 0 {
+			continue
+		}
+		if n > maxTemplateExpressions {
+			return errBadRequest("URI template too complex: %d expressions, at most %d per template", n, maxTemplateExpressions)
+		}
+		if templates++; templates > maxPatterns {
+			return errBadRequest("too many URI templates: at most %d per subscription request (exact topics do not count)", maxPatterns)
+		}
+	}
+	return nil
+}
+
+// checkBudget08 applies the per-request budget to draft-08 matchers.
+func (h *Hub) checkBudget08(raw []rawSelector) error {
+	if err := h.checkSelectorBytes(raw); err != nil {
+		return err
+	}
+	patterns := 0
+	for _, s := range raw {
+		if s.typ != token.MatchURLPattern || s.value == "*" {
+			continue
+		}
+		if patterns++; patterns > maxPatterns {
+			return errBadRequest("too many URL patterns: at most %d per subscription request (exact matchers do not count)", maxPatterns)
+		}
+	}
+	return nil
+}
+
+// checkSelectorBytes caps the total size of one request's selectors.
+func (h *Hub) checkSelectorBytes(raw []rawSelector) error {
+	total := 0
+	for _, s := range raw {
+		total += len(s.value)
+	}
+	if limit := h.cfg.MaxSelectorBytes; total > limit {
+		return errBadRequest("selectors too long: %d bytes in all, at most %d bytes per subscription request", total, limit)
+	}
+	return nil
 }
 
 // serveSubscribe handles GET, HEAD and QUERY on the hub path.
