@@ -98,11 +98,11 @@ type serveOptions struct {
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
 	opts := &serveOptions{
-		IO:          f.IO,
-		Getenv:      f.Getenv,
-		Now:         f.Now,
-		HTTPClient:  f.HTTPClient,
-		notifyForce: notifySignals,
+		IO:               f.IO,
+		Getenv:           f.Getenv,
+		Now:              f.Now,
+		HTTPClient:       f.HTTPClient,
+		notifyForce:      notifySignals,
 		MaxBodySize:      hub.DefaultMaxBodySize,
 		MaxSelectorBytes: hub.DefaultMaxSelectorBytes,
 	}

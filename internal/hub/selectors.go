@@ -92,7 +92,7 @@ func (r *selectorRegistry) get07(s string) *match.Selector {
 // get08 returns a draft-08 matcher relative to base, holding a reference.
 func (r *selectorRegistry) get08(typ, s string, base *url.URL) (*match.Selector, error) {
 	key := "8\x00" + typ + "\x00"
-	if typ == token.MatchURLPattern && s != "*" {
+	if typ == match.TypeURLPattern && s != "*" {
 		key += base.String() // only URL patterns depend on the base
 	}
 	return r.acquire(key+"\x00"+s, func() (*match.Selector, error) { return match.Compile08(typ, s, base) })

@@ -42,18 +42,17 @@ var oracleSelectors08 = []string{
 // exact matcher, anything else a URL pattern.
 func oracleSelector(s string) (typ, value string) {
 	if v, ok := strings.CutPrefix(s, "exact "); ok {
-		return token.MatchExact, v
+		return match.TypeExact, v
 	}
-	return token.MatchURLPattern, s
+	return match.TypeURLPattern, s
 }
 
 type oracleSub struct {
-	query    string
-	sels     []*match.Selector
-	grants   []*match.Selector // nil: anonymous
-	tok      string
-	received []string
-	st       *stream
+	query  string
+	sels   []*match.Selector
+	grants []*match.Selector // nil: anonymous
+	tok    string
+	st     *stream
 }
 
 // TestDeliveryMatchesBruteForceOracle subscribes many clients with random
@@ -98,7 +97,7 @@ func TestDeliveryMatchesBruteForceOracle(t *testing.T) {
 					sub.sels = append(sub.sels, compile(s))
 					if gen == gen07 {
 						q.Add("topic", s)
-					} else if typ, v := oracleSelector(s); typ == token.MatchExact {
+					} else if typ, v := oracleSelector(s); typ == match.TypeExact {
 						q.Add("match", v)
 					} else {
 						q.Add("match_urlpattern", v)
@@ -128,7 +127,7 @@ func TestDeliveryMatchesBruteForceOracle(t *testing.T) {
 					if gen == gen07 {
 						sub.tok = legacyToken(t, nil, grants)
 					} else {
-						types["https://unrelated.test/{x}"] = token.MatchExact
+						types["https://unrelated.test/{x}"] = match.TypeExact
 						sub.tok = mint(t, token.MintOptions{Format: token.FormatAccessToken, Subscribe: grants, MatchTypes: types, Audience: th.url})
 					}
 				}

@@ -150,7 +150,7 @@ func (h *Hub) checkBudget08(raw []rawSelector) error {
 	}
 	patterns := 0
 	for _, s := range raw {
-		if s.typ != token.MatchURLPattern || s.value == "*" {
+		if s.typ != match.TypeURLPattern || s.value == "*" {
 			continue
 		}
 		if patterns++; patterns > maxPatterns {

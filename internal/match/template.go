@@ -158,7 +158,7 @@ func compileTemplate(s string) *template {
 				return nil
 			}
 			if start < i {
-				parts = append(parts, tmplPart{start: uint16(start), end: uint16(i)})
+				parts = append(parts, tmplPart{start: off(start), end: off(i)})
 			}
 			break
 		}
@@ -172,9 +172,9 @@ func compileTemplate(s string) *template {
 			switch {
 			case r == '{':
 				if i-size > start {
-					parts = append(parts, tmplPart{start: uint16(start), end: uint16(i - size)})
+					parts = append(parts, tmplPart{start: off(start), end: off(i - size)})
 				}
-				parts = append(parts, tmplPart{start: uint16(i - size)})
+				parts = append(parts, tmplPart{start: off(i - size)})
 				cur = len(parts) - 1
 				state, start = tsOperator, i
 			case r == '%':
@@ -214,7 +214,7 @@ func compileTemplate(s string) *template {
 			case ',':
 				state, start = tsVarName, i
 			case '}':
-				parts[cur].end = uint16(i)
+				parts[cur].end = off(i)
 				state, start = tsDefault, i
 			default:
 				return nil
@@ -276,6 +276,12 @@ func compileTemplate(s string) *template {
 		}
 	}
 	return &template{raw: s, parts: parts}
+}
+
+// off converts an offset in a template, which is at most MaxPatternLength
+// bytes long, to the width parts store.
+func off(i int) uint16 {
+	return uint16(min(max(i, 0), MaxPatternLength)) //nolint:gosec // clamped to 0..4096 just before
 }
 
 func isTriplet(s string, i int) bool {
@@ -365,8 +371,8 @@ func (t *template) prefix() string {
 // posSet is a set of topic positions 0..n.
 type posSet []uint64
 
-func (s posSet) has(i int) bool { return s[i>>6]&(1<<(uint(i)&63)) != 0 }
-func (s posSet) add(i int)      { s[i>>6] |= 1 << (uint(i) & 63) }
+func (s posSet) has(i int) bool { return s[i>>6]&(1<<(i&63)) != 0 }
+func (s posSet) add(i int)      { s[i>>6] |= 1 << (i & 63) }
 
 // match reports whether the whole of topic matches t. Each part maps the set
 // of positions where the parts before it can end to the set where it can
@@ -510,7 +516,7 @@ func (s posSet) hasFrom(i int) bool {
 	if w >= len(s) {
 		return false
 	}
-	if s[w]>>(uint(i)&63) != 0 {
+	if s[w]>>(i&63) != 0 {
 		return true
 	}
 	for w++; w < len(s); w++ {
