@@ -7,7 +7,7 @@ import (
 )
 
 // template is a compiled RFC 6570 URI template (draft-07 selectors,
-// PROTOCOL.md item 11). It matches the language that the template's regular
+// docs/protocol.md#matching-07). It matches the language that the template's regular
 // expression in the uritemplate library describes, which is what this package
 // matched before it had its own matcher: every literal byte for byte, and
 // every expression as

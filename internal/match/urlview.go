@@ -19,7 +19,7 @@ type urlView struct {
 
 // urlTopicOK reports whether topic can match a URL pattern at all: one the
 // WHATWG URL parser would silently alter before matching never does
-// (draft-08 refuses such topics at publication, PROTOCOL.md item 26).
+// (draft-08 refuses such topics at publication, docs/protocol.md#publish-topics).
 func urlTopicOK(topic string) bool {
 	return topic != "" && topic[0] != ' ' && topic[len(topic)-1] != ' ' && !HasControlOrFormat(topic)
 }
