@@ -86,6 +86,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 
 	base := h.hubURL(r)
 	grants := h.compileGrants(claims.Publish, base)
+	defer h.selectors.release(grants...)
 	for _, t := range u.Topics {
 		if !granted(h.cache, grants, t) {
 			return "", errForbidden("the token does not grant publishing to " + strconv.Quote(t))
