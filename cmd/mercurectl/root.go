@@ -38,6 +38,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newVersionCmd(f, nil),
 		newCompletionCmd(f),
 		newManCmd(f),
+		newCLIDocCmd(),
 	)
 	// Help topics come last: the environment topic lists the variables
 	// bound by all the commands above.

@@ -82,18 +82,6 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// walk calls fn for every command of the tree under root, except cobra's
-// hidden completion plumbing.
-func walk(root *cobra.Command, fn func(*cobra.Command)) {
-	fn(root)
-	for _, c := range root.Commands() {
-		if strings.HasPrefix(c.Name(), "__") {
-			continue
-		}
-		walk(c, fn)
-	}
-}
-
 // Every command follows STYLE.md rule 10.
 func TestCommandHelpConventions(t *testing.T) {
 	t.Parallel()

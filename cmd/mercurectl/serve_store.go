@@ -13,7 +13,7 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/history/bolt"
-	redisstore "github.com/mercurectl/mercurectl/internal/history/redis"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore"
 )
 
 // Transport kinds of --transport.

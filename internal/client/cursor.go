@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // cursorProbeTimeout bounds the request for the hub's current cursor, which
@@ -40,7 +42,7 @@ func (c *Client) HubCursor(ctx context.Context) (cursor string, ok bool, err err
 	// The API authorises the request's path, taken as a topic.
 	sel := Selector{Value: u.Path}
 	if proto == Protocol08 {
-		sel.MatchType = MatchExact
+		sel.MatchType = match.TypeExact
 	}
 	tok, err := c.bearer(ctx, proto, ActionSubscribe, []Selector{sel})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // maxIDSize bounds the publish response (the update id) read.
@@ -69,7 +71,7 @@ func (c *Client) Publish(ctx context.Context, r PublishRequest) (string, error) 
 		}
 		mt := MatchAuto
 		if proto == Protocol08 {
-			mt = MatchExact
+			mt = match.TypeExact
 		}
 		if tok, err = c.bearer(ctx, proto, ActionPublish, Selectors(mt, r.Topics...)); err != nil {
 			return "", err

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
-	redisstore "github.com/mercurectl/mercurectl/internal/history/redis"
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 	"github.com/mercurectl/mercurectl/internal/sse"
 	"github.com/mercurectl/mercurectl/internal/token"
 )

@@ -281,7 +281,7 @@ func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		"authorization_details_types_supported": []string{token.DetailType},
 		"bearer_methods_supported":              []string{"header"},
 		"mercure_cookie":                        cookie08,
-		"mercure_matcher_types_supported":       []string{token.MatchExact, token.MatchURLPattern},
+		"mercure_matcher_types_supported":       []string{match.TypeExact, match.TypeURLPattern},
 		"mercure_subscriptions":                 h.cfg.Subscriptions,
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -14,7 +14,7 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/match"
-	"github.com/mercurectl/mercurectl/internal/token"
+	"github.com/mercurectl/mercurectl/internal/sse"
 )
 
 // maxPublishTopics caps the topics of one update (PROTOCOL.md item 29:
@@ -131,10 +131,10 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 				return nil, errBadRequest(`"*" is not a valid topic`)
 			case match.HasControlOrFormat(t):
 				return nil, errBadRequest("topic contains a control or format character")
-			case match.ReservedTopic08(t, base):
+			case reservedTopic08(t, base):
 				return nil, errBadRequest("topics under the hub path are reserved")
 			}
-		} else if match.ReservedTopic07(t) {
+		} else if reservedTopic07(t) {
 			return nil, &httpError{status: http.StatusForbidden, msg: "topics under /.well-known/mercure are reserved"}
 		}
 	}
@@ -152,7 +152,7 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 			return nil, errBadRequest(`"earliest" is reserved and cannot be an id`)
 		// An id must survive a UTF-8 round trip: clients send it back as
 		// Last-Event-ID, and a mangled one would look unknown.
-		case match.HasCRLFNUL(id), !utf8.ValidString(id), g == gen08 && match.HasControlOrFormat(id):
+		case !sse.ValidField(id), !utf8.ValidString(id), g == gen08 && match.HasControlOrFormat(id):
 			return nil, errBadRequest(`"id" contains a forbidden character`)
 		}
 		u.ID = id
@@ -162,7 +162,7 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if typ, ok := f.first("type"); ok && typ != "" {
 		switch {
-		case match.HasCRLFNUL(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
+		case !sse.ValidField(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
 			return nil, errBadRequest(`"type" contains a forbidden character`)
 		case g == gen08 && typ == "mercure":
 			return nil, errBadRequest(`"type" "mercure" is reserved`)
@@ -203,5 +203,3 @@ func newUpdateID() string {
 // newSubscriberID identifies a connection: urn:uuid: + a random UUIDv4
 // (PROTOCOL.md item 50).
 func newSubscriberID() string { return uuid.New().URN() }
-
-var _ = token.MatchExact

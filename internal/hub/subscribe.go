@@ -63,9 +63,9 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 			var typ string
 			switch kv.name {
 			case "match", "match_exact":
-				typ = token.MatchExact
+				typ = match.TypeExact
 			case "match_urlpattern":
-				typ = token.MatchURLPattern
+				typ = match.TypeURLPattern
 			default:
 				return nil, errBadRequest("unsupported matcher parameter %q: use match, match_exact or match_urlpattern", kv.name)
 			}

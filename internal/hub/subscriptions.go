@@ -255,7 +255,7 @@ func (h *Hub) serveSubscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	var wantType, wantMatch, wantID string
 	filtered := false
 	if g == gen08 {
-		if len(segs) > 0 && segs[0] != token.MatchExact && segs[0] != token.MatchURLPattern {
+		if len(segs) > 0 && segs[0] != match.TypeExact && segs[0] != match.TypeURLPattern {
 			h.writeError(w, r, g, errBadRequest("unknown match type %q", segs[0]))
 			return
 		}

@@ -354,7 +354,7 @@ func (s *Selector) baseFor(topic string) string {
 	if s.base == "" {
 		return ""
 	}
-	scheme, rest, ok := splitScheme(topic)
+	scheme, rest, ok := SplitScheme(topic)
 	if !ok {
 		return s.base
 	}
@@ -369,10 +369,10 @@ func (s *Selector) baseFor(topic string) string {
 	return ""
 }
 
-// splitScheme splits a URL's scheme (lower-cased) from the rest, as the
+// SplitScheme splits a URL's scheme (lower-cased) from the rest, as the
 // WHATWG scheme start and scheme states do: an ASCII letter followed by ASCII
 // alphanumerics, "+", "-" or ".", then ":". ok is false when there is none.
-func splitScheme(s string) (scheme, rest string, ok bool) {
+func SplitScheme(s string) (scheme, rest string, ok bool) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {

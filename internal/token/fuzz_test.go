@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // correctlySigned checks, without the package or the jwt library, that raw is
@@ -120,7 +122,7 @@ func FuzzVerifyClaims(f *testing.F) {
 			t.Fatalf("caps exceeded: %+v", c)
 		}
 		for _, s := range append(append([]Selector(nil), c.Publish...), c.Subscribe...) {
-			if s.Match == "" || (s.Type != MatchExact && s.Type != MatchURLPattern) {
+			if s.Match == "" || (s.Type != match.TypeExact && s.Type != match.TypeURLPattern) {
 				t.Fatalf("bad selector accepted: %+v", s)
 			}
 		}

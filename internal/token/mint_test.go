@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // TestMintVerifyRoundTrip mints tokens in both formats with each key type and
@@ -57,7 +59,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 				wantPub := []Selector{{Match: "https://example.com/books/1"}, {Match: "https://example.com/authors/:id"}}
 				wantSub := []Selector{{Match: "*"}}
 				if format == FormatAccessToken {
-					wantPub[0].Type, wantPub[1].Type, wantSub[0].Type = MatchExact, MatchURLPattern, MatchExact
+					wantPub[0].Type, wantPub[1].Type, wantSub[0].Type = match.TypeExact, match.TypeURLPattern, match.TypeExact
 					if len(c.SubscribeDetails) != 1 || string(c.SubscribeDetails[0].Payload) != `{"user":"alice"}` || c.ClientID != DefaultMintIdentity {
 						t.Errorf("details = %+v", c)
 					}
@@ -283,18 +285,18 @@ func TestGuessMatchType(t *testing.T) {
 	tests := []struct {
 		selector, want string
 	}{
-		{"*", MatchExact},
-		{"https://example.com/books/1", MatchExact},
-		{"/books/:id", MatchURLPattern},
-		{"https://example.com/*", MatchURLPattern},
-		{"https://example.com/books/*.json", MatchURLPattern},
-		{":id", MatchURLPattern},
-		{"https://example.com:8443/books", MatchExact},
-		{"urn:isbn:123", MatchExact},
-		{"https://example.com/books/{id}", MatchExact},
-		{"https://example.com/a?x=:y", MatchExact},
-		{"https://example.com/a:b/c", MatchExact},
-		{"", MatchExact},
+		{"*", match.TypeExact},
+		{"https://example.com/books/1", match.TypeExact},
+		{"/books/:id", match.TypeURLPattern},
+		{"https://example.com/*", match.TypeURLPattern},
+		{"https://example.com/books/*.json", match.TypeURLPattern},
+		{":id", match.TypeURLPattern},
+		{"https://example.com:8443/books", match.TypeExact},
+		{"urn:isbn:123", match.TypeExact},
+		{"https://example.com/books/{id}", match.TypeExact},
+		{"https://example.com/a?x=:y", match.TypeExact},
+		{"https://example.com/a:b/c", match.TypeExact},
+		{"", match.TypeExact},
 	}
 	for _, tt := range tests {
 		if got := GuessMatchType(tt.selector); got != tt.want {

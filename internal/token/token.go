@@ -46,18 +46,13 @@ const (
 // DetailType is the RFC 9396 authorization detail type that Mercure reads.
 const DetailType = "https://mercure.rocks/authorization-detail"
 
-// Match types of draft-08 topic grants and matchers.
-const (
-	MatchExact      = "exact"
-	MatchURLPattern = "urlpattern"
-)
-
 // Selector is one topic selector granted by a token.
 type Selector struct {
 	// Match is the selector string ("*" matches every topic).
 	Match string `json:"match"`
 	// Type is "" for legacy selectors (draft-07 semantics: "*", an exact
-	// string, or a URI template), or MatchExact / MatchURLPattern for draft-08.
+	// string, or a URI template), or the draft-08 match type, "exact" or
+	// "urlpattern" (match.TypeExact or match.TypeURLPattern).
 	Type string `json:"match_type,omitempty"`
 }
 

@@ -166,8 +166,8 @@ func (v *Verifier) Verify(raw string, audience string) (*Claims, error) {
 
 // formatOf decides the rules from the header `typ` (PROTOCOL.md item 34).
 func formatOf(header map[string]any) Format {
-	typ, _ := header["typ"].(string)
-	if strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt") {
+	typ, _ := header[headerType].(string)
+	if strings.EqualFold(typ, typAccessToken) || strings.EqualFold(typ, typAccessTokenMIME) {
 		return FormatAccessToken
 	}
 	return FormatLegacy

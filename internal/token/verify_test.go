@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 const dt = `"type":"https://mercure.rocks/authorization-detail"`
@@ -52,7 +54,7 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 		check    func(t *testing.T, c *Claims)
 	}{
 		{name: "valid token", item: "34, 35", claims: accessClaims(pubSub), check: func(t *testing.T, c *Claims) {
-			want := []Selector{{Match: "https://e/a", Type: MatchExact}, {Match: "/b/:id", Type: MatchURLPattern}}
+			want := []Selector{{Match: "https://e/a", Type: match.TypeExact}, {Match: "/b/:id", Type: match.TypeURLPattern}}
 			if c.Format != FormatAccessToken || !reflect.DeepEqual(c.Publish, want) || !reflect.DeepEqual(c.Subscribe, want) {
 				t.Errorf("claims = %+v", c)
 			}
@@ -116,7 +118,7 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 		{name: "unknown action grants nothing", item: "35", claims: detail(`"actions":["read"],"topics":[{"match":"a"}]`), check: grantsNothing},
 		{name: "actions are case-sensitive", item: "35", claims: detail(`"actions":["Publish"],"topics":[{"match":"a"}]`), check: grantsNothing},
 		{name: "unknown action beside publish", item: "35", claims: detail(`"actions":["read","publish"],"topics":[{"match":"a"}]`), check: func(t *testing.T, c *Claims) {
-			if !reflect.DeepEqual(c.Publish, []Selector{{Match: "a", Type: MatchExact}}) || c.Subscribe != nil || c.SubscribeDetails != nil {
+			if !reflect.DeepEqual(c.Publish, []Selector{{Match: "a", Type: match.TypeExact}}) || c.Subscribe != nil || c.SubscribeDetails != nil {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
@@ -132,7 +134,7 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 		{name: "match_type is case-sensitive", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":"URLPattern"}]`), wantErr: "match_type"},
 		{name: "null match_type", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":null}]`), wantErr: "match_type"},
 		{name: "match_type defaults to exact", item: "35", claims: detail(`"actions":["subscribe"],"topics":[{"match":"*"}]`), check: func(t *testing.T, c *Claims) {
-			if !reflect.DeepEqual(c.Subscribe, []Selector{{Match: "*", Type: MatchExact}}) {
+			if !reflect.DeepEqual(c.Subscribe, []Selector{{Match: "*", Type: match.TypeExact}}) {
 				t.Errorf("subscribe = %+v", c.Subscribe)
 			}
 		}},
