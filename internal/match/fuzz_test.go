@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzCompile07 checks that draft-07 selectors never panic, always match
-// their own literal string (PROTOCOL.md item 11), that exact selectors match
-// nothing else, and that the cache agrees with direct matching.
+// their own literal string (docs/protocol.md#matching-07), that exact
+// selectors match nothing else, and that the cache agrees with direct
+// matching.
 func FuzzCompile07(f *testing.F) {
 	for _, s := range []string{
 		"*", "", "https://example.com/books/{id}", "https://example.com/{+path}", "{?q,r}", "{#frag}",
@@ -51,9 +52,9 @@ func FuzzCompile07(f *testing.F) {
 }
 
 // FuzzCompile08 checks that draft-08 matchers never panic, that "*" matches
-// anything whatever the type (PROTOCOL.md item 10), that exact matchers are a
-// byte comparison, and that URL pattern matching agrees with the library
-// called with the base URL always supplied.
+// anything whatever the type (docs/protocol.md#matching-08), that exact
+// matchers are a byte comparison, and that URL pattern matching agrees with
+// the library called with the base URL always supplied.
 func FuzzCompile08(f *testing.F) {
 	for _, p := range []string{
 		"*", "", "/books/:id", "https://example.com/books/:id", "https://example.com/books/*",
