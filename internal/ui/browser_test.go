@@ -156,7 +156,7 @@ func TestDebugUIInBrowser(t *testing.T) {
 	}
 
 	// The screenshot is kept in $MERCURECTL_UI_SCREENSHOTS (.ci/run sets
-	// it), else in the test's output directory (kept by go test -artifacts).
+	// it), else in a temporary directory of the test (see testing.T.ArtifactDir).
 	dir := os.Getenv("MERCURECTL_UI_SCREENSHOTS")
 	if dir == "" {
 		dir = t.ArtifactDir()
