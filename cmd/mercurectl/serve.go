@@ -84,6 +84,7 @@ type serveOptions struct {
 	WriteTimeout       time.Duration
 	DispatchTimeout    time.Duration
 	MaxBodySize        byteSize
+	MaxSelectorBytes   byteSize
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
@@ -99,12 +100,13 @@ type serveOptions struct {
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
 	opts := &serveOptions{
-		IO:          f.IO,
-		Getenv:      f.Getenv,
-		Now:         f.Now,
-		HTTPClient:  f.HTTPClient,
-		notifyForce: notifySignals,
-		MaxBodySize: hub.DefaultMaxBodySize,
+		IO:               f.IO,
+		Getenv:           f.Getenv,
+		Now:              f.Now,
+		HTTPClient:       f.HTTPClient,
+		notifyForce:      notifySignals,
+		MaxBodySize:      hub.DefaultMaxBodySize,
+		MaxSelectorBytes: hub.DefaultMaxSelectorBytes,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -131,7 +133,14 @@ Outside --dev the page holds no secret: paste a token into it.
 
 The hub runs until SIGINT (Ctrl-C) or SIGTERM: open streams are closed,
 in-flight publishes finish, the history is closed, and serve exits 0. A second
-signal stops it at once (exit 130).`,
+signal stops it at once (exit 130).
+
+One subscription request may carry at most 1000 topic= values (draft-07) or
+100 matchers of at most 4096 bytes each (draft-08), at most
+--max-selector-bytes of selectors in all, at most 100 URI templates or URL
+patterns, and URI templates of at most 32 expressions; URL patterns have at
+most 32 groups and wildcards and 512 regexp instructions. A request over a
+limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
 $ mercurectl serve --jwt-alg RS256 --jwt-key @public.pem --transport bolt:///var/lib/mercure/hub.db
@@ -193,6 +202,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", hub.DefaultWriteTimeout, "maximum lifetime of one subscription (0 = none)")
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
+	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")
@@ -250,6 +260,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.MaxBodySize <= 0 {
 		return usageErrorf("serve: --max-body-size must be positive")
+	}
+	if o.MaxSelectorBytes <= 0 {
+		return usageErrorf("serve: --max-selector-bytes must be positive")
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
@@ -558,6 +571,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		WriteTimeout:       o.WriteTimeout,
 		DispatchTimeout:    o.DispatchTimeout,
 		MaxBodySize:        int64(o.MaxBodySize),
+		MaxSelectorBytes:   int(o.MaxSelectorBytes),
 		Subscriptions:      o.Subscriptions,
 		Draft08Only:        o.Draft08Only,
 		Logger:             logger,

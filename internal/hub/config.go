@@ -23,6 +23,10 @@ const (
 	DefaultDispatchTimeout = 5 * time.Second
 	// DefaultMaxBodySize caps a publish request body (1 MiB, as the reference hub).
 	DefaultMaxBodySize = 1 << 20
+	// DefaultMaxSelectorBytes caps the selectors of one subscription
+	// request, in bytes all together (64 KiB): enough for a thousand
+	// 65-byte topics, and a small, fixed cost per request for the hub.
+	DefaultMaxSelectorBytes = 64 << 10
 	// DefaultQueueSize is how many updates may wait for one subscriber before
 	// it is disconnected as too slow (it resumes from history).
 	DefaultQueueSize = 4096
@@ -63,6 +67,9 @@ type Config struct {
 	DispatchTimeout time.Duration
 	// MaxBodySize caps a publish body in bytes; larger gets 413.
 	MaxBodySize int64
+	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
+	// match…= values) of one subscription request; larger gets 400.
+	MaxSelectorBytes int
 	// QueueSize is the per-subscriber queue bound.
 	QueueSize int
 	// Draft08Only switches the legacy generation off
