@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/ratelog"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
@@ -47,6 +48,9 @@ type Hub struct {
 	// streams counts subscription handlers from registration until their
 	// closing events are published, so Shutdown can wait for them.
 	streams tracker
+	// storeLog keeps store failures, which a full disk makes recur on
+	// every publish, to one log line per interval.
+	storeLog ratelog.Limiter
 }
 
 // tracker counts running subscription handlers; once closed it admits no
@@ -137,6 +141,7 @@ func New(cfg Config) (*Hub, error) {
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
+	h.storeLog.Now = cfg.Now
 	h.metrics = newMetrics(h)
 	h.bc.last.Store(cfg.Store.LastSeq())
 	if err := cfg.Store.Start(h.bc.dispatch); err != nil {

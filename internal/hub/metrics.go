@@ -23,6 +23,8 @@ type metrics struct {
 	publishLatency   prometheus.Histogram
 	dispatchLatency  prometheus.Histogram
 	lagging          prometheus.Counter
+	dropped          *prometheus.CounterVec // by reason
+	refused          prometheus.Counter     // subscriptions over MaxSubscribers
 }
 
 // historyLener is implemented by stores that can tell cheaply how many
@@ -59,7 +61,15 @@ func newMetrics(h *Hub) *metrics {
 			Help: "Times a subscriber fell behind its queue and caught up from history instead.",
 		}),
 	}
-	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging,
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mercure_subscribers_dropped_total",
+		Help: "Subscribers disconnected because they stopped reading: a write timed out (dispatch timeout) or failed.",
+	}, []string{"reason"})
+	m.refused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mercure_subscriptions_refused_total",
+		Help: "Subscriptions refused with 503 because the hub had its maximum of open subscriptions.",
+	})
+	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging, m.dropped, m.refused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mercure_subscribers_connected", Help: "Open subscriptions.",
 		}, func() float64 { return float64(h.bc.count()) }),

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -442,6 +443,7 @@ func (c *conn) live(lastSent uint64) {
 			c.h.metrics.lagging.Inc()
 			until := c.h.bc.resync(c.s)
 			if err := c.catchUp(lastSent, until); err != nil {
+				c.dropped(err)
 				return
 			}
 			lastSent = max(lastSent, until)
@@ -468,9 +470,34 @@ func (c *conn) live(lastSent uint64) {
 		}
 		c.buf = nil
 		if err != nil {
+			c.dropped(err)
 			return
 		}
 	}
+}
+
+// dropped reports a live subscriber whose write failed while it was still
+// connected as far as the hub knew: it stopped reading (the kernel buffer
+// filled up and the dispatch timeout passed) or its connection broke.
+// A client that left, or a hub that is stopping, is not news.
+func (c *conn) dropped(err error) {
+	select {
+	case <-c.h.done:
+		return
+	default:
+	}
+	// A failed write cancels the request's context too, so only a
+	// deadline tells a stuck reader from one that left.
+	reason := "dispatch_timeout"
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.ctx.Err() != nil || errors.Is(err, history.ErrClosed) {
+			return
+		}
+		reason = "write_error"
+	}
+	c.h.metrics.dropped.WithLabelValues(reason).Inc()
+	c.h.log.Info("subscriber dropped: it stopped reading", "subscriber", c.s.id, "reason", reason,
+		"dispatch_timeout", c.h.cfg.DispatchTimeout, "error", err)
 }
 
 // storeError maps store failures to replies.
