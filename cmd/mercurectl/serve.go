@@ -85,6 +85,7 @@ type serveOptions struct {
 	DispatchTimeout    time.Duration
 	MaxBodySize        byteSize
 	MaxSelectorBytes   byteSize
+	MaxSubscribers     int
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
@@ -203,6 +204,9 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
 	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
+	fl.IntVar(&opts.MaxSubscribers, "max-subscribers", maxSubscribersAuto, "most open subscriptions (`N`; 0 = no cap); beyond it 503 with Retry-After. Default auto: the descriptor limit less a reserve for publishers, metrics and the store")
+	fl.Lookup("max-subscribers").DefValue = "auto"
+	bindEnv(fl, "max-subscribers", "MERCURE_MAX_SUBSCRIBERS")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")
@@ -263,6 +267,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.MaxSelectorBytes <= 0 {
 		return usageErrorf("serve: --max-selector-bytes must be positive")
+	}
+	if o.MaxSubscribers < maxSubscribersAuto {
+		return usageErrorf("serve: --max-subscribers must be 0 (no cap) or more")
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
@@ -448,7 +455,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		logger: logger,
 		store:  store,
 		hub:    h,
-		ln:     ln,
+		ln:     &acceptListener{Listener: ln, logger: logger},
 		tls:    tlsConfig != nil,
 		http: &http.Server{
 			Handler:           h,
@@ -469,7 +476,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		go func() { errc <- s.metrics.serve() }()
 	}
 
-	attrs := []any{"addr", ln.Addr().String(), "url", hubURL, "transport", storeDesc}
+	attrs := []any{"addr", ln.Addr().String(), "url", hubURL, "transport", storeDesc, "max_subscribers", cfg.MaxSubscribers}
 	if s.metrics != nil {
 		attrs = append(attrs, "metrics", "http://"+mln.Addr().String()+"/metrics")
 	}
@@ -581,6 +588,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		DispatchTimeout:    o.DispatchTimeout,
 		MaxBodySize:        int64(o.MaxBodySize),
 		MaxSelectorBytes:   int(o.MaxSelectorBytes),
+		MaxSubscribers:     o.maxSubscribers(),
 		Subscriptions:      o.Subscriptions,
 		Draft08Only:        o.Draft08Only,
 		Logger:             logger,

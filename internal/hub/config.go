@@ -72,6 +72,11 @@ type Config struct {
 	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
 	// match…= values) of one subscription request; larger gets 400.
 	MaxSelectorBytes int
+	// MaxSubscribers caps the open subscription requests (0 = no cap).
+	// Beyond it a subscriber gets 503 with Retry-After and a closed
+	// connection, so that a flood of subscribers cannot take the descriptors
+	// publishers need.
+	MaxSubscribers int
 	// QueueSize is the per-subscriber queue bound.
 	QueueSize int
 	// Draft08Only switches the legacy generation off

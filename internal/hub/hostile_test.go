@@ -271,3 +271,33 @@ func TestStoreFailuresAreLoggedOncePerInterval(t *testing.T) {
 		t.Errorf("the log does not say why: %s", logs.String())
 	}
 }
+
+func TestSubscribersBeyondTheCapGet503AndPublishersStillGetThrough(t *testing.T) {
+	t.Parallel()
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.MaxSubscribers = 3 })
+	for range 3 {
+		if s, resp := th.subscribe(t, "topic=t", nil); s == nil {
+			t.Fatalf("subscribe under the cap: %d", resp.StatusCode)
+		}
+	}
+	for _, q := range []string{"topic=t", "match=t"} {
+		s, resp := th.subscribe(t, q, nil)
+		if s != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("subscribe over the cap: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	th.mustPublish(t, legacyToken(t, []string{"*"}, nil), url.Values{"topic": {"t"}})
+	mfs, err := th.h.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "mercure_subscriptions_refused_total" {
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 2 {
+				t.Errorf("refused = %v, want 2", v)
+			}
+			return
+		}
+	}
+	t.Error("no mercure_subscriptions_refused_total metric")
+}

@@ -51,6 +51,8 @@ type Hub struct {
 	// storeLog keeps store failures, which a full disk makes recur on
 	// every publish, to one log line per interval.
 	storeLog ratelog.Limiter
+	// admission enforces Config.MaxSubscribers.
+	admission admission
 }
 
 // tracker counts running subscription handlers; once closed it admits no

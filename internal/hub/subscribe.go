@@ -182,6 +182,13 @@ func (h *Hub) checkSelectorBytes(raw []rawSelector) error {
 
 // serveSubscribe handles GET, HEAD and QUERY on the hub path.
 func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+	// The cap is checked first: a flood of subscriptions must cost the hub
+	// as little as possible, and leave descriptors for publishers.
+	if !h.admission.admit(h.cfg.MaxSubscribers) {
+		h.refuseFull(w, r, genUnknown)
+		return
+	}
+	defer h.admission.release()
 	req, err := h.parseSubscribe(r)
 	if err != nil {
 		h.writeError(w, r, genUnknown, err)
