@@ -77,13 +77,9 @@ func newClientTestHub(tb testing.TB, anonymous bool) *clientTestHub {
 		tb.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{}, nil)
-	h, err := hub.New(hub.Config{
-		Store:              store,
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-		Anonymous:          anonymous,
-		Now:                now,
-	})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous, cfg.Now = store, v, v, anonymous, now
+	h, err := hub.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -159,12 +159,9 @@ func cmdHub(ts *testscript.TestScript, neg bool, args []string) {
 	verifier, err := token.NewVerifier(token.VerifierConfig{Alg: "HS256", Key: []byte(key)})
 	ts.Check(err)
 	store := history.NewMemory(history.Retention{MaxUpdates: defaultHistorySize}, nil)
-	h, err := hub.New(hub.Config{
-		Store:              store,
-		PublisherVerifier:  verifier,
-		SubscriberVerifier: verifier,
-		Anonymous:          anonymous,
-	})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous = store, verifier, verifier, anonymous
+	h, err := hub.New(cfg)
 	ts.Check(err)
 	srv := httptest.NewServer(h)
 	ts.Defer(func() {

@@ -36,7 +36,9 @@ func TestRunAgainstHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: 1000}, nil)
-	h, err := hub.New(hub.Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

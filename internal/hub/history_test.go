@@ -55,7 +55,8 @@ func serveStore(tb testing.TB, store history.Store, mod func(*Config)) *histHub 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v}
+	cfg := DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
 	if mod != nil {
 		mod(&cfg)
 	}
