@@ -19,7 +19,7 @@ import (
 )
 
 // The connection and credential flags shared by publish, subscribe and
-// replay (CONTRACT.md, "mercurectl publish"), and what they resolve to: a
+// replay (docs/cli.md#publish), and what they resolve to: a
 // client.Client with a ready token or a token minter.
 
 // defaultHubURL is the hub of `mercurectl serve` with its default --addr, so

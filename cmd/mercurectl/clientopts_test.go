@@ -123,8 +123,8 @@ func closedURL(tb testing.TB) string {
 	return u
 }
 
-// The connection flags of CONTRACT.md exist on the three commands and read
-// their variables.
+// The connection flags exist on the three commands and read their variables
+// (docs/cli.md#environment): scripts rely on these names.
 func TestClientEnvBindings(t *testing.T) {
 	t.Parallel()
 	f, _ := newTestFactory(nil)
@@ -267,7 +267,8 @@ func inspectJSON(tb testing.TB, tok string) (header, claims map[string]any) {
 	return header, claims
 }
 
-// Errors of the client library get the exit codes of CONTRACT.md.
+// Errors of the client library get the documented exit codes
+// (docs/cli.md#exit-codes).
 func TestClientError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

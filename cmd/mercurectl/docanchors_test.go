@@ -12,8 +12,14 @@ import (
 )
 
 // docCitation matches a citation of a page of docs/, with an optional
-// anchor: "docs/protocol.md#subscribe-cursors", "docs/cli.md".
-var docCitation = regexp.MustCompile(`docs/([A-Za-z0-9_-]+\.md)(?:#([A-Za-z0-9_-]+))?`)
+// anchor and further anchors of the same page: "docs/cli.md",
+// "docs/protocol.md#subscribe-cursors", "docs/protocol.md#cors and
+// #response-headers", "docs/protocol.md#cors, #heartbeats and
+// #response-headers", also across the lines of a comment.
+var docCitation = regexp.MustCompile(`docs/([A-Za-z0-9_-]+\.md)(?:#([A-Za-z0-9_-]+)((?:(?:(?:,| and)[ \t]*(?:\n[ \t]*//)?[ \t]*|[ \t]*\n[ \t]*//[ \t]*and[ \t]+)#[A-Za-z0-9_-]+)*))?`)
+
+// docMoreAnchors matches the further anchors of a citation.
+var docMoreAnchors = regexp.MustCompile(`#([A-Za-z0-9_-]+)`)
 
 // docAnchor matches an explicit anchor, <a id="name"></a>.
 var docAnchor = regexp.MustCompile(`<a id="([^"]+)"></a>`)
@@ -106,11 +112,22 @@ func docCitationErrors(root string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		for i, line := range strings.Split(string(b), "\n") {
-			where := fmt.Sprintf("%s:%d", filepath.ToSlash(rel), i+1)
-			for _, m := range docCitation.FindAllStringSubmatch(line, -1) {
-				check(where, m[1], m[2])
+		text := string(b)
+		for _, loc := range docCitation.FindAllStringSubmatchIndex(text, -1) {
+			where := fmt.Sprintf("%s:%d", filepath.ToSlash(rel), 1+strings.Count(text[:loc[0]], "\n"))
+			page, anchor := text[loc[2]:loc[3]], ""
+			if loc[4] >= 0 {
+				anchor = text[loc[4]:loc[5]]
 			}
+			check(where, page, anchor)
+			if loc[6] >= 0 {
+				for _, m := range docMoreAnchors.FindAllStringSubmatch(text[loc[6]:loc[7]], -1) {
+					check(where, page, m[1])
+				}
+			}
+		}
+		for i, line := range strings.Split(text, "\n") {
+			where := fmt.Sprintf("%s:%d", filepath.ToSlash(rel), i+1)
 			if isDoc {
 				for _, m := range docLocalLink.FindAllStringSubmatch(line, -1) {
 					page := m[1]
@@ -152,6 +169,7 @@ func TestDocCitationErrors(t *testing.T) {
 			"[ok](#explicit) [ok](#a-heading-with-code) [bad](#nowhere) [bad](b.md#x) [bad](#not-a-heading)\n",
 		"x.go":                  "// see @D/a.md#explicit and @D/a.md#a-heading-with-code and @D/a.md\n// @D/a.md#missing @D/gone.md#x\n",
 		"t/testdata/s.txtar":    "# @D/a.md#also-missing\n",
+		"y.go":                  "// @D/a.md#explicit and #more-missing, also\n// @D/a.md#explicit, #a-heading-with-code and\n// #wrapped-missing.\n",
 		"README.md":             "[x](@D/a.md#readme-missing)\n",
 		"other.md":              "@D/a.md#not-checked\n",
 		".git/ignored.go":       "// @D/a.md#ignored\n",
@@ -180,6 +198,8 @@ func TestDocCitationErrors(t *testing.T) {
 		"t/testdata/s.txtar:1: @D/a.md has no anchor #also-missing",
 		"x.go:2: @D/a.md has no anchor #missing",
 		"x.go:2: @D/gone.md does not exist",
+		"y.go:1: @D/a.md has no anchor #more-missing",
+		"y.go:2: @D/a.md has no anchor #wrapped-missing",
 	}
 	for i := range want {
 		want[i] = strings.ReplaceAll(want[i], "@D/", "do"+"cs/")

@@ -64,12 +64,14 @@ type serveOptions struct {
 	WriteTimeout       time.Duration
 	DispatchTimeout    time.Duration
 	MaxBodySize        byteSize
+	MaxSelectorBytes   byteSize
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
 	LogFormat          string
 	LogLevel           string
 	Dev                bool
+	UI                 bool
 	ShutdownTimeout    time.Duration
 
 	// Set by validate.
@@ -78,12 +80,13 @@ type serveOptions struct {
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
 	opts := &serveOptions{
-		IO:          f.IO,
-		Getenv:      f.Getenv,
-		Now:         f.Now,
-		HTTPClient:  f.HTTPClient,
-		notify:      notifySignals,
-		MaxBodySize: hub.DefaultMaxBodySize,
+		IO:               f.IO,
+		Getenv:           f.Getenv,
+		Now:              f.Now,
+		HTTPClient:       f.HTTPClient,
+		notify:           notifySignals,
+		MaxBodySize:      hub.DefaultMaxBodySize,
+		MaxSelectorBytes: hub.DefaultMaxSelectorBytes,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -101,12 +104,23 @@ History is kept in a bolt file in the user's state directory unless
 --transport says otherwise.
 
 --dev starts a development hub: a random key if none is given, anonymous
-subscribers, CORS for every origin, and a ready-to-use token printed on
-stderr as MERCURE_JWT=<token>, with the hub URL.
+subscribers, CORS for every origin, the debug UI, and a ready-to-use token
+printed on stderr as MERCURE_JWT=<token>, with the hub URL.
+
+--ui serves the debug UI at /.well-known/mercure/ui/: subscribe and see
+events arrive, publish, decode tokens, and list the active subscriptions.
+Outside --dev the page holds no secret: paste a token into it.
 
 The hub runs until SIGINT (Ctrl-C) or SIGTERM: open streams are closed,
 in-flight publishes finish, the history is closed, and serve exits 0. A second
-signal stops it at once (exit 130).`,
+signal stops it at once (exit 130).
+
+One subscription request may carry at most 1000 topic= values (draft-07) or
+100 matchers of at most 4096 bytes each (draft-08), at most
+--max-selector-bytes of selectors in all, at most 100 URI templates or URL
+patterns, and URI templates of at most 32 expressions; URL patterns have at
+most 32 groups and wildcards and 512 regexp instructions. A request over a
+limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
 $ mercurectl serve --jwt-alg RS256 --jwt-key @public.pem --transport bolt:///var/lib/mercure/hub.db
@@ -168,12 +182,15 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", hub.DefaultWriteTimeout, "maximum lifetime of one subscription (0 = none)")
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
+	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")
 	fl.StringVar(&opts.LogFormat, "log-format", logFormatAuto, "log `FORMAT` on stderr: auto (text on a terminal, else json), text or json")
 	fl.StringVar(&opts.LogLevel, "log-level", "info", "minimum log `LEVEL`: debug, info, warn or error")
-	fl.BoolVar(&opts.Dev, "dev", false, "development mode: random key if none, anonymous, CORS *, print a token")
+	fl.BoolVar(&opts.Dev, "dev", false, "development mode: random key if none, anonymous, CORS *, the debug UI, print a token")
+	fl.BoolVar(&opts.UI, "ui", false, "serve the debug UI at /.well-known/mercure/ui/ (always on with --dev)")
+	bindEnv(fl, "ui", "MERCURE_UI")
 	fl.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a graceful shutdown may wait for in-flight requests")
 	return cmd
 }

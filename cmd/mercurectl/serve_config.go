@@ -88,6 +88,9 @@ func (o *serveOptions) checkLimits() error {
 	if o.MaxBodySize <= 0 {
 		return usageErrorf("serve: --max-body-size must be positive")
 	}
+	if o.MaxSelectorBytes <= 0 {
+		return usageErrorf("serve: --max-selector-bytes must be positive")
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
 	}
@@ -146,6 +149,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.WriteTimeout = o.WriteTimeout
 	cfg.DispatchTimeout = o.DispatchTimeout
 	cfg.MaxBodySize = int64(o.MaxBodySize)
+	cfg.MaxSelectorBytes = int(o.MaxSelectorBytes)
 	cfg.Subscriptions = o.Subscriptions
 	cfg.Draft08Only = o.Draft08Only
 	cfg.Logger = logger

@@ -3,16 +3,20 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/mercurectl/mercurectl/internal/hub"
 	"github.com/mercurectl/mercurectl/internal/token"
+	"github.com/mercurectl/mercurectl/internal/ui"
 )
 
 // What --dev adds: a random key when none is given (readKeys), anonymous
-// subscribers and CORS for every origin (hubConfig), and the banner below.
+// subscribers and CORS for every origin (hubConfig), the development tokens,
+// the debug UI (which --ui serves on its own too) and the banner below.
 const (
 	// devKeySize is the size of the random HMAC key of --dev (256 bits, as
 	// HS256 wants).
@@ -23,10 +27,11 @@ const (
 	devTokenTTL = 24 * time.Hour
 )
 
-// printDevBanner prints, on stderr, what --dev promises: the hub URL and a
-// token granting publish and subscribe on every topic, in the legacy format
-// that every hub and client understands.
-func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slog.Logger) {
+// devTokens mints what --dev hands out: a token granting publish and
+// subscribe on every topic, in the legacy format that every hub and client
+// understands, and a subscriber token when the subscriber key differs. Each
+// is "" when the key cannot mint (no key, or not HMAC).
+func (o *serveOptions) devTokens(keys serveKeys, logger *slog.Logger) (jwt, subJWT string) {
 	mint := func(key []byte, publish bool) string {
 		if key == nil || !token.IsHMAC(o.JWTAlg) {
 			return ""
@@ -45,12 +50,43 @@ func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slo
 		}
 		return tok
 	}
-	jwt := mint(keys.publisher, true)
-	var subJWT string
+	jwt = mint(keys.publisher, true)
 	if keys.subscriber != nil && string(keys.subscriber) != string(keys.publisher) {
 		subJWT = mint(keys.subscriber, false)
 	}
+	return jwt, subJWT
+}
 
+// uiHandler returns the debug UI for --ui and --dev, nil otherwise. Only
+// --dev gives the page a secret: the development token, and the key itself
+// only when --dev generated it (a configured key never leaves the hub).
+func (o *serveOptions) uiHandler(keys serveKeys, devJWT string) http.Handler {
+	if !o.UI && !o.Dev {
+		return nil
+	}
+	uo := ui.Options{
+		HubPath:            hub.Path,
+		Dev:                o.Dev,
+		ResourceIdentifier: o.ResourceIdentifier,
+		Subscriptions:      o.Subscriptions,
+		Draft08Only:        o.Draft08Only,
+		Anonymous:          o.Anonymous || o.Dev,
+	}
+	if len(o.Issuers) > 0 {
+		uo.Issuer = o.Issuers[0]
+	}
+	if o.Dev {
+		uo.DevToken = devJWT
+		if keys.generated {
+			uo.MintKey, uo.MintAlg = keys.publisher, o.JWTAlg
+		}
+	}
+	return ui.New(uo)
+}
+
+// printDevBanner prints, on stderr, what --dev promises: the hub URL and the
+// development tokens.
+func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, jwt, subJWT string) {
 	r := o.IO.ErrRenderer()
 	title := r.NewStyle().Bold(true).Foreground(lipgloss.Color("3"))
 	var b strings.Builder
@@ -73,6 +109,7 @@ func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slo
 	b.WriteString("\nTry it from another terminal, with the variables above exported:\n")
 	b.WriteString("  $ mercurectl subscribe --topic '*'\n")
 	b.WriteString("  $ mercurectl publish --topic https://example.com/hello --data 'Hello, world'\n")
-	fmt.Fprintf(&b, "  $ curl -N '%s?topic=*'\n\n", hubURL)
+	fmt.Fprintf(&b, "  $ curl -N '%s?topic=*'\n", hubURL)
+	fmt.Fprintf(&b, "Or open the debug UI: %s/ui/\n\n", hubURL)
 	_, _ = fmt.Fprint(o.IO.ErrOut, b.String()) // as the logs, best effort
 }

@@ -49,6 +49,8 @@ type hubServer struct {
 	http      *http.Server
 	metrics   *metricsServer // nil without --metrics-addr
 	url       string         // the hub URL, for logs and the --dev banner
+	// devJWT and devSubJWT are the tokens --dev hands out ("" otherwise).
+	devJWT, devSubJWT string
 	// addrWritten is set once the address file is written: serve removes
 	// only a file it wrote, never one another hub wrote at that path.
 	addrWritten bool
@@ -107,7 +109,12 @@ func (s *hubServer) Open(ctx context.Context) (err error) {
 	if err := s.openStore(ctx); err != nil {
 		return err
 	}
-	if err := s.buildHub(o.hubConfig(s.store, pub, sub, s.logger)); err != nil {
+	if o.Dev {
+		s.devJWT, s.devSubJWT = o.devTokens(s.keys, s.logger)
+	}
+	cfg := o.hubConfig(s.store, pub, sub, s.logger)
+	cfg.UI = o.uiHandler(s.keys, s.devJWT)
+	if err := s.buildHub(cfg); err != nil {
 		return err
 	}
 	s.startServers(bgCtx)
@@ -251,7 +258,7 @@ func (s *hubServer) logStart() {
 	s.logger.Info("listening", attrs...)
 	s.opts.warnAboutConfig(s.logger, s.keys)
 	if s.opts.Dev {
-		s.opts.printDevBanner(s.url, s.keys, s.logger)
+		s.opts.printDevBanner(s.url, s.keys, s.devJWT, s.devSubJWT)
 	}
 }
 

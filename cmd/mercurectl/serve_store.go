@@ -33,7 +33,7 @@ type transportSpec struct {
 	dsn string
 }
 
-// parseTransport reads a --transport DSN (CONTRACT.md): "memory",
+// parseTransport reads a --transport DSN (docs/cli.md#serve): "memory",
 // "bolt://relative/file.db", "bolt:///absolute/file.db", "" for the default
 // bolt file, or a Redis DSN (redis://, rediss://, unix://).
 func parseTransport(dsn string) (transportSpec, error) {
@@ -98,6 +98,9 @@ func openStore(ctx context.Context, spec transportSpec, o storeOptions) (history
 		s, err := bolt.Open(path, bolt.Options{Retention: o.Retention, Now: o.Now, Logger: o.Logger, LockTimeout: bolt.DefaultLockTimeout})
 		if errors.Is(err, bolt.ErrInUse) {
 			return nil, "", fmt.Errorf("%w (is another mercurectl serve running? stop it, or choose another file with --transport bolt://FILE)", err)
+		}
+		if errors.Is(err, bolt.ErrCorrupt) {
+			return nil, "", fmt.Errorf("%w (move the file aside to start with an empty history, or choose another file with --transport bolt://FILE)", err)
 		}
 		if err != nil {
 			return nil, "", err

@@ -151,7 +151,8 @@ func (o *subscribeOptions) validate() error {
 var errTimeoutExpired = errors.New("--timeout expired")
 
 func runSubscribe(ctx context.Context, opts *subscribeOptions) error {
-	// --timeout counts from the start of the command (CONTRACT.md).
+	// --timeout counts from the start of the command, connection included
+	// (docs/cli.md#subscribe), so that a script's wait is bounded.
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, errTimeoutExpired)

@@ -97,7 +97,7 @@ func TestParseProtocol(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 5 and 6.
+// docs/protocol.md#metadata.
 func TestProtocolDetection(t *testing.T) {
 	t.Parallel()
 	t.Run("metadata served: draft-08", func(t *testing.T) {
@@ -249,7 +249,7 @@ func TestTemplateErrorSuggestsPattern(t *testing.T) {
 }
 
 // Subscriptions send the selectors and cursor of the generation in use
-// (PROTOCOL.md items 8, 9 and 41).
+// (docs/protocol.md#subscribe-topic, #subscribe-match and #subscribe-cursors).
 func TestSubscribeRequestShape(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -570,8 +570,8 @@ func runSubscribe(tb testing.TB, ctx context.Context, c *Client, r SubscribeRequ
 	}
 }
 
-// PROTOCOL.md item 41: reconnections carry Last-Event-ID; with the hub's
-// history, nothing is lost or duplicated.
+// docs/protocol.md#subscribe-cursors: reconnections carry Last-Event-ID; with
+// the hub's history, nothing is lost or duplicated.
 func TestSubscribeReconnectResumes(t *testing.T) {
 	t.Parallel()
 	for _, abort := range []bool{false, true} {

@@ -80,7 +80,7 @@ func resolveSelectors(proto Protocol, sels []Selector) ([]Selector, error) {
 }
 
 // selectorParams adds the subscription parameters of resolved selectors
-// (PROTOCOL.md items 8 and 9).
+// (docs/protocol.md#subscribe-topic and #subscribe-match).
 func selectorParams(q url.Values, proto Protocol, sels []Selector) {
 	for _, s := range sels {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
@@ -24,11 +25,17 @@ const (
 	DefaultDispatchTimeout = 5 * time.Second
 	// DefaultMaxBodySize caps a publish request body (1 MiB, as the reference hub).
 	DefaultMaxBodySize = 1 << 20
+	// DefaultMaxSelectorBytes caps the selectors of one subscription
+	// request, in bytes all together (64 KiB): enough for a thousand
+	// 65-byte topics, and a small, fixed cost per request for the hub.
+	DefaultMaxSelectorBytes = 64 << 10
 	// DefaultQueueSize is how many updates may wait for one subscriber before
 	// it is disconnected as too slow (it resumes from history).
 	DefaultQueueSize = 4096
 	// Path is where the hub is served.
 	Path = "/.well-known/mercure"
+	// UIPath is where Config.UI is served.
+	UIPath = Path + "/ui/"
 	// MetadataPath is where the RFC 9728 protected-resource metadata is served.
 	MetadataPath = "/.well-known/oauth-protected-resource" + Path
 )
@@ -39,7 +46,7 @@ const (
 // Durations, sizes and counts follow one convention, as in net/http.Server:
 // zero means "none". For what can be switched off (Heartbeat, WriteTimeout)
 // zero switches it off; for what cannot (DispatchTimeout, MaxBodySize,
-// QueueSize) New refuses zero. New refuses negative values everywhere, so
+// MaxSelectorBytes, QueueSize) New refuses zero. New refuses negative values everywhere, so
 // that no value has two meanings and no default hides behind a zero.
 type Config struct {
 	// Store is the history and delivery path. Required.
@@ -71,16 +78,24 @@ type Config struct {
 	// MaxBodySize caps a publish body in bytes; larger gets 413. Required
 	// (not 0).
 	MaxBodySize int64
+	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
+	// match…= values) of one subscription request; larger gets 400.
+	// Required (not 0).
+	MaxSelectorBytes int
 	// QueueSize is the per-subscriber queue bound. Required (not 0).
 	QueueSize int
-	// Draft08Only switches the legacy generation off (PROTOCOL.md, "a strict
-	// flag"): `topic=` subscriptions get 400 with a hint, legacy
-	// `mercure`-claim tokens are refused as invalid, and the draft-07 token
-	// sources (the `authorization` query parameter and the
+	// Draft08Only switches the legacy generation off
+	// (docs/protocol.md#draft-08-only): `topic=` subscriptions get 400 with a
+	// hint, legacy `mercure`-claim tokens are refused as invalid, and the
+	// draft-07 token sources (the `authorization` query parameter and the
 	// mercureAuthorization cookie) are ignored.
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// UI, when set, serves everything under UIPath (the debug page). It is
+	// answered before CORS: the page is for its own origin only, and may
+	// carry a development token that no other site must read.
+	UI http.Handler
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -91,11 +106,12 @@ type Config struct {
 // Store, the verifiers and what else differs.
 func DefaultConfig() Config {
 	return Config{
-		Heartbeat:       DefaultHeartbeat,
-		WriteTimeout:    DefaultWriteTimeout,
-		DispatchTimeout: DefaultDispatchTimeout,
-		MaxBodySize:     DefaultMaxBodySize,
-		QueueSize:       DefaultQueueSize,
+		Heartbeat:        DefaultHeartbeat,
+		WriteTimeout:     DefaultWriteTimeout,
+		DispatchTimeout:  DefaultDispatchTimeout,
+		MaxBodySize:      DefaultMaxBodySize,
+		MaxSelectorBytes: DefaultMaxSelectorBytes,
+		QueueSize:        DefaultQueueSize,
 	}
 }
 
@@ -114,6 +130,7 @@ func (cfg *Config) validate() error {
 		{"WriteTimeout", int64(cfg.WriteTimeout), false},
 		{"DispatchTimeout", int64(cfg.DispatchTimeout), true},
 		{"MaxBodySize", cfg.MaxBodySize, true},
+		{"MaxSelectorBytes", int64(cfg.MaxSelectorBytes), true},
 		{"QueueSize", int64(cfg.QueueSize), true},
 	} {
 		switch {

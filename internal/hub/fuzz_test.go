@@ -215,7 +215,7 @@ func FuzzPublish(f *testing.F) {
 		if err != nil {
 			t.Fatalf("wire %q: %v", wire, err)
 		}
-		// Draft-07 accepts invalid UTF-8 (as Ref 0.x does); readers decode
+		// Draft-07 accepts invalid UTF-8 (as the reference 0.x hub does); readers decode
 		// the stream as UTF-8, so only valid strings can read back equal.
 		wantData := strings.ReplaceAll(strings.ReplaceAll(u.Data, "\r\n", "\n"), "\r", "\n")
 		same := func(got, want string) bool { return got == want || !utf8.ValidString(want) }

@@ -22,11 +22,12 @@ import (
 // ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
 var ErrInvalidConfig = errors.New("invalid hub configuration")
 
-// methodQuery is the safe method with a body that draft-08 allows (item 7).
+// methodQuery is the safe method with a body that draft-08 allows
+// (docs/protocol.md#subscribe-methods).
 const methodQuery = "QUERY"
 
-// matchCacheSize bounds the memo of (selector, topic) matches.
-const matchCacheSize = 1 << 16
+// matchCacheBytes bounds the memo of (selector, topic) matches.
+const matchCacheBytes = match.DefaultCacheBytes
 
 // Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
 // end it with Shutdown then Close.
@@ -35,7 +36,7 @@ type Hub struct {
 	log       *slog.Logger
 	bc        *broadcaster
 	cache     *match.Cache
-	selectors *selectorCache
+	selectors *selectorRegistry
 	metrics   *metrics
 
 	done      chan struct{} // closed by Shutdown: streams end
@@ -109,13 +110,13 @@ func New(cfg Config) (*Hub, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cache := match.NewCache(matchCacheSize)
+	cache := match.NewCache(matchCacheBytes)
 	h := &Hub{
 		cfg:       cfg,
 		log:       logger,
 		cache:     cache,
 		bc:        newBroadcaster(cache),
-		selectors: newSelectorCache(4096),
+		selectors: newSelectorRegistry(cache),
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -155,6 +156,9 @@ func (h *Hub) sweepLoop() {
 			return
 		case <-t.C:
 			h.bc.sweep(h.now(), h.cfg.Heartbeat, tick)
+			// Drop the match results of selectors released since the last
+			// tick: one pass over the cache, only when there are some.
+			h.cache.Purge()
 		}
 	}
 }
@@ -167,6 +171,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Xss-Protection", "1; mode=block")
 	hd.Set("Content-Security-Policy", "default-src 'self'")
+	if h.cfg.UI != nil && (r.URL.Path == strings.TrimSuffix(UIPath, "/") || strings.HasPrefix(r.URL.Path, UIPath)) {
+		h.cfg.UI.ServeHTTP(w, r)
+		return
+	}
 	if h.cors(w, r) {
 		return
 	}
@@ -196,7 +204,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cors adds CORS headers for allowed origins and answers preflight
-// requests (PROTOCOL.md item 17). It reports whether the request was answered.
+// requests (docs/protocol.md#cors). It reports whether the request was answered.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if len(h.cfg.CORSOrigins) == 0 {
 		return false
@@ -241,13 +249,14 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // servesMetadata reports whether the hub serves RFC 9728 metadata: only
-// when it has keys (PROTOCOL.md item 5).
+// when it has keys (docs/protocol.md#metadata).
 func (h *Hub) servesMetadata() bool {
 	return h.cfg.PublisherVerifier != nil || h.cfg.SubscriberVerifier != nil
 }
 
-// serveMetadata serves the RFC 9728 protected-resource metadata (PROTOCOL.md
-// item 5). A hub without keys (purely anonymous) serves none.
+// serveMetadata serves the RFC 9728 protected-resource metadata
+// (docs/protocol.md#metadata). A hub without keys (purely anonymous) serves
+// none.
 func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	if !h.servesMetadata() {
 		http.NotFound(w, r)

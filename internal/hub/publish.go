@@ -17,16 +17,18 @@ import (
 	"github.com/mercurectl/mercurectl/internal/sse"
 )
 
-// maxPublishTopics caps the topics of one update (PROTOCOL.md item 29:
-// Ref answers 400, not 413, above 1000).
+// maxPublishTopics caps the topics of one update
+// (docs/protocol.md#publish-limits: the reference hub answers 400, not 413,
+// above 1000).
 const maxPublishTopics = 1000
 
-// maxTopicLength caps one topic (PROTOCOL.md item 29: field lengths SHOULD
-// be capped, 413 when exceeded). Matching costs grow with topic length, so
-// an uncapped topic would let one publisher slow down every pattern subscriber.
-const maxTopicLength = 4096
+// maxTopicLength caps one topic (docs/protocol.md#publish-limits: field
+// lengths SHOULD be capped, 413 when exceeded). Matching costs grow with
+// topic length, so an uncapped topic would let one publisher slow down every
+// pattern subscriber.
+const maxTopicLength = MaxTopicLength
 
-// servePublish handles POST on the hub path (PROTOCOL.md items 19-31).
+// servePublish handles POST on the hub path (docs/protocol.md#publication).
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	g := genUnknown
@@ -49,7 +51,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 	default:
 	}
 	// Authorization first: without a token the answer is 401, not 400
-	// (PROTOCOL.md item 20).
+	// (docs/protocol.md#publish-fields).
 	p, err := extractToken(r, h.tokenGen(genUnknown))
 	if err != nil {
 		return "", err
@@ -84,6 +86,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 
 	base := h.hubURL(r)
 	grants := h.compileGrants(claims.Publish, base)
+	defer h.selectors.release(grants...)
 	for _, t := range u.Topics {
 		if !granted(h.cache, grants, t) {
 			return "", errForbidden("the token does not grant publishing to " + strconv.Quote(t))
@@ -110,8 +113,8 @@ func granted(c *match.Cache, grants []*match.Selector, topic string) bool {
 }
 
 // updateFromForm validates a publish form; nothing malformed gets past it
-// (PROTOCOL.md items 19, 22-27; STYLE.md rule 20: no CR, LF or NUL can reach
-// the SSE encoder).
+// (docs/protocol.md#publication): untrusted input is checked where it
+// enters, so that no CR, LF or NUL can reach the SSE encoder or the history.
 func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Update, error) {
 	u := &history.Update{Topics: f.all("topic")}
 	if len(u.Topics) == 0 {
@@ -134,8 +137,17 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 			case reservedTopic08(t, base):
 				return nil, errBadRequest("topics under the hub path are reserved")
 			}
-		} else if reservedTopic07(t) {
+		} else if reservedTopic07(t) || reservedTopic08(t, base) {
+			// The draft-07 rule (a substring) and the draft-08 one (the
+			// resolved path), so that no spelling reaches the namespace
+			// that draft-08 subscribers see as the hub's own.
 			return nil, &httpError{status: http.StatusForbidden, msg: "topics under /.well-known/mercure are reserved"}
+		}
+		// Grants and exact matchers read the topic as it is, URL patterns
+		// read it as a URL parser does: the two must be the same string
+		// (docs/protocol.md#publish-topics).
+		if c := match.CanonicalTopic(t, base.EscapedPath()); c != t {
+			return nil, errBadRequest("topic %q is not in canonical form (URL parsers remove its dot segments and read \\ as /): publish %q instead", t, c)
 		}
 	}
 	u.Data, _ = f.first("data")
@@ -146,6 +158,8 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if id, ok := f.first("id"); ok && id != "" {
 		switch {
+		case len(id) > MaxIDLength:
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(`"id" too long (at most %d bytes)`, MaxIDLength)}
 		case strings.HasPrefix(id, "#"):
 			return nil, errBadRequest(`"id" must not start with "#"`)
 		case id == "earliest":
@@ -162,6 +176,8 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if typ, ok := f.first("type"); ok && typ != "" {
 		switch {
+		case len(typ) > MaxTypeLength:
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(`"type" too long (at most %d bytes)`, MaxTypeLength)}
 		case !sse.ValidField(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
 			return nil, errBadRequest(`"type" contains a forbidden character`)
 		case g == gen08 && typ == "mercure":
@@ -191,7 +207,7 @@ func parseDigits(s string) (uint64, error) {
 }
 
 // newUpdateID generates an update id: urn:uuid: + a time-ordered UUIDv7
-// (PROTOCOL.md item 23).
+// (docs/protocol.md#publish-id).
 func newUpdateID() string {
 	u, err := uuid.NewV7()
 	if err != nil {
@@ -201,5 +217,5 @@ func newUpdateID() string {
 }
 
 // newSubscriberID identifies a connection: urn:uuid: + a random UUIDv4
-// (PROTOCOL.md item 50).
+// (docs/protocol.md#subscription-topics).
 func newSubscriberID() string { return uuid.New().URN() }

@@ -7,8 +7,9 @@ import (
 )
 
 // FuzzCompile07 checks that draft-07 selectors never panic, always match
-// their own literal string (PROTOCOL.md item 11), that exact selectors match
-// nothing else, and that the cache agrees with direct matching.
+// their own literal string (docs/protocol.md#matching-07), that exact
+// selectors match nothing else, and that the cache agrees with direct
+// matching.
 func FuzzCompile07(f *testing.F) {
 	for _, s := range []string{
 		"*", "", "https://example.com/books/{id}", "https://example.com/{+path}", "{?q,r}", "{#frag}",
@@ -18,7 +19,7 @@ func FuzzCompile07(f *testing.F) {
 	} {
 		f.Add(s, "https://example.com/books/1")
 	}
-	cache := NewCache(256)
+	cache := NewCache(256 * (cacheEntryOverhead + 100))
 	f.Fuzz(func(t *testing.T, sel, topic string) {
 		s := Compile07(sel)
 		if s.String() != sel {
@@ -51,9 +52,9 @@ func FuzzCompile07(f *testing.F) {
 }
 
 // FuzzCompile08 checks that draft-08 matchers never panic, that "*" matches
-// anything whatever the type (PROTOCOL.md item 10), that exact matchers are a
-// byte comparison, and that URL pattern matching agrees with the library
-// called with the base URL always supplied.
+// anything whatever the type (docs/protocol.md#matching-08), that exact
+// matchers are a byte comparison, and that URL pattern matching agrees with
+// the library called with the base URL always supplied.
 func FuzzCompile08(f *testing.F) {
 	for _, p := range []string{
 		"*", "", "/books/:id", "https://example.com/books/:id", "https://example.com/books/*",
@@ -67,7 +68,7 @@ func FuzzCompile08(f *testing.F) {
 	f.Add("urlpattern", "/books/:id", "https:books/1")
 	f.Add("Exact", "*", "x")
 	base := mustParse(f, hubURL)
-	cache := NewCache(256)
+	cache := NewCache(256 * (cacheEntryOverhead + 100))
 	f.Fuzz(func(t *testing.T, matchType, pattern, topic string) {
 		s, err := Compile08(matchType, pattern, base)
 		validType := matchType == "" || matchType == TypeExact || matchType == TypeURLPattern

@@ -8,8 +8,9 @@ import (
 // HasControlOrFormat reports whether s contains a C0 control (U+0000 to
 // U+001F), DEL, a C1 control (U+0080 to U+009F) or a Unicode Cf (format)
 // character such as U+200B or U+FEFF, or is not valid UTF-8. Draft-08 refuses
-// such values in matchers, ids, types and topics (PROTOCOL.md items 9, 23, 24
-// and 26).
+// such values in matchers, ids, types and topics
+// (docs/protocol.md#subscribe-match, #publish-id, #publish-type and
+// #publish-topics).
 func HasControlOrFormat(s string) bool {
 	for i := 0; i < len(s); {
 		c := s[i]

@@ -17,13 +17,13 @@ import (
 // and follow the reference hub, so that tokens it accepts are accepted here.
 const (
 	// MaxLegacySelectors caps each of `mercure.publish` and
-	// `mercure.subscribe` (PROTOCOL.md item 36).
+	// `mercure.subscribe` (docs/protocol.md#legacy-tokens).
 	MaxLegacySelectors = 1000
 	// MaxDetails caps the Mercure authorization details of an access token
-	// (PROTOCOL.md item 35).
+	// (docs/protocol.md#authorization-details).
 	MaxDetails = 100
 	// MaxDetailTopics caps the topics summed over all Mercure details of an
-	// access token (PROTOCOL.md item 35).
+	// access token (docs/protocol.md#authorization-details).
 	MaxDetailTopics = 100
 )
 
@@ -45,6 +45,12 @@ type rawClaims struct {
 func (c *rawClaims) UnmarshalJSON(b []byte) error {
 	if kind(b) != '{' {
 		return invalidError("claims are not a JSON object")
+	}
+	if err := checkUniqueMembers(b); err != nil {
+		if errors.Is(err, errDuplicateMember) {
+			return invalidError("claims have a duplicate member")
+		}
+		return err
 	}
 	if err := json.Unmarshal(b, &c.members); err != nil {
 		return err
@@ -104,7 +110,7 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 	}
 
 	if format == FormatLegacy {
-		// PROTOCOL.md item 36. `aud` and `iss` are not checked for draft-07
+		// docs/protocol.md#legacy-tokens. `aud` and `iss` are not checked for draft-07
 		// tokens: the reference 0.x hub never did, and deployed issuers rely
 		// on that.
 		if err := parseLegacy(m[claimMercure], c); err != nil {
@@ -115,7 +121,7 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 		return cs, nil
 	}
 
-	// PROTOCOL.md item 34: RFC 9068 access tokens.
+	// docs/protocol.md#access-tokens: RFC 9068 access tokens.
 	if !hasExp {
 		return cs, invalidError("token has no expiry (exp is required)")
 	}
@@ -152,9 +158,10 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 	return cs, nil
 }
 
-// parseLegacy reads the draft-07 `mercure` claim (PROTOCOL.md item 36). A
-// missing or null claim grants nothing; null members count as absent, as in
-// the reference hub, which decodes them into Go slices.
+// parseLegacy reads the draft-07 `mercure` claim
+// (docs/protocol.md#legacy-tokens). A missing or null claim grants nothing;
+// null members count as absent, as in the reference hub, which decodes them
+// into Go slices.
 func parseLegacy(raw json.RawMessage, c *Claims) error {
 	if raw == nil || kind(raw) == 'n' {
 		return nil
@@ -202,9 +209,10 @@ func legacySelectors(raw json.RawMessage, name string) ([]Selector, error) {
 	return sels, nil
 }
 
-// parseDetails reads RFC 9396 `authorization_details` strictly (PROTOCOL.md
-// item 35): any malformed Mercure detail rejects the whole token, so that a
-// token never grants a subset of what its issuer meant.
+// parseDetails reads RFC 9396 `authorization_details` strictly
+// (docs/protocol.md#authorization-details): any malformed Mercure detail
+// rejects the whole token, so that a token never grants a subset of what its
+// issuer meant.
 func parseDetails(raw json.RawMessage, c *Claims) error {
 	if raw == nil {
 		return nil

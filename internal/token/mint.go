@@ -226,9 +226,10 @@ func orDefault(s, def string) string {
 
 // GuessMatchType returns the draft-08 match type a selector most likely
 // means: match.TypeURLPattern when a path segment starts with ':' or '*'
-// ("/books/:id", "https://example.com/*"), match.TypeExact otherwise, including for
-// "*" alone (it matches every topic whatever the type, PROTOCOL.md item 10)
-// and for URI templates ("/books/{id}"), which draft-08 does not have.
+// ("/books/:id", "https://example.com/*"), match.TypeExact otherwise,
+// including for "*" alone (it matches every topic whatever the type,
+// docs/protocol.md#matching-08) and for URI templates ("/books/{id}"), which
+// draft-08 does not have.
 func GuessMatchType(selector string) string {
 	if selector == "*" {
 		return match.TypeExact

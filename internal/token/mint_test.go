@@ -16,7 +16,7 @@ import (
 )
 
 // TestMintVerifyRoundTrip mints tokens in both formats with each key type and
-// verifies them (PROTOCOL.md items 34-36).
+// verifies them (docs/protocol.md#authorization).
 func TestMintVerifyRoundTrip(t *testing.T) {
 	t.Parallel()
 	k := getKeys(t)
@@ -69,7 +69,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 				if !reflect.DeepEqual(c.Publish, wantPub) || !reflect.DeepEqual(c.Subscribe, wantSub) {
 					t.Errorf("publish %+v subscribe %+v", c.Publish, c.Subscribe)
 				}
-				// PROTOCOL.md item 38: the same token is refused at exp.
+				// docs/protocol.md#token-expiry: the same token is refused at exp.
 				v2 := mustVerifier(t, VerifierConfig{Alg: kp.alg, Key: kp.pub, Now: fixed(t0.Add(time.Hour))})
 				if _, err := v2.Verify(tok, hubAud); !errors.Is(err, ErrInvalid) {
 					t.Errorf("verify at exp: %v", err)
@@ -141,7 +141,7 @@ func TestMintLegacyShape(t *testing.T) {
 }
 
 // TestMintAccessTokenShape checks a minted RFC 9068 token's exact JSON,
-// decoded independently of the package (CONTRACT.md "mercurectl token").
+// decoded independently of the package (docs/cli.md#token-mint).
 func TestMintAccessTokenShape(t *testing.T) {
 	t.Parallel()
 	tok, err := Mint(MintOptions{

@@ -5,7 +5,7 @@
 // The hub and the CLI share this package, so claims have one definition.
 //
 //   - Verifier (NewVerifier, Verify) is what a hub uses. The header `typ`
-//     picks the rules (PROTOCOL.md items 34-36); the algorithm and the key
+//     picks the rules (docs/protocol.md#authorization); the algorithm and the key
 //     come only from configuration or a JWKS, never from the token; every
 //     failure wraps ErrInvalid with a client-safe reason. Verified tokens are
 //     cached, so a publisher reusing its token costs a map lookup per request
@@ -71,9 +71,9 @@ type Claims struct {
 	Subscribe []Selector
 	// Payload is the legacy `mercure.payload` (applies to every subscription).
 	Payload json.RawMessage
-	// SubscribeDetails are the draft-08 details that grant "subscribe", in
-	// token order; the payload of a subscription is taken from the first whose
-	// Topics match the subscription's matcher (PROTOCOL.md item 53).
+	// SubscribeDetails are the draft-08 details that grant "subscribe", in token
+	// order; the payload of a subscription is taken from the first whose Topics
+	// match the subscription's matcher (docs/protocol.md#subscription-payload).
 	SubscribeDetails []Detail
 	// Expiry is the `exp` time; zero when the token has none (legacy only).
 	Expiry time.Time

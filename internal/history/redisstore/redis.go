@@ -59,9 +59,9 @@
 // stored and will be delivered. The client is never told "stored" for an
 // update that is not; it may be told "failed" for one that is, and if it
 // publishes again the update exists twice (a Last-Event-ID naming that id
-// resolves to the first, PROTOCOL.md item 45). Retries inside the Redis client
-// are disabled for that reason: a retried append would make the duplicate
-// silently.
+// resolves to the first, docs/protocol.md#duplicate-ids). Retries inside the
+// Redis client are disabled for that reason: a retried append would make the
+// duplicate silently.
 package redisstore
 
 import (
