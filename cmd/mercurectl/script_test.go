@@ -53,7 +53,8 @@ func TestScripts(t *testing.T) {
 			"waitfile": cmdWaitfile,
 			"exits":    cmdExits,
 			"hub":      cmdHub,
-			"redis":    cmdRedis, // cluster_script_test.go
+			"waitsub":  cmdWaitsub, // script_cmds_test.go
+			"redis":    cmdRedis,   // cluster_script_test.go
 		},
 	})
 }
