@@ -83,6 +83,7 @@ type serveOptions struct {
 	WriteTimeout       time.Duration
 	DispatchTimeout    time.Duration
 	MaxBodySize        byteSize
+	MaxSelectorBytes   byteSize
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
@@ -97,12 +98,13 @@ type serveOptions struct {
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
 	opts := &serveOptions{
-		IO:          f.IO,
-		Getenv:      f.Getenv,
-		Now:         f.Now,
-		HTTPClient:  f.HTTPClient,
-		notifyForce: notifySignals,
-		MaxBodySize: hub.DefaultMaxBodySize,
+		IO:               f.IO,
+		Getenv:           f.Getenv,
+		Now:              f.Now,
+		HTTPClient:       f.HTTPClient,
+		notifyForce:      notifySignals,
+		MaxBodySize:      hub.DefaultMaxBodySize,
+		MaxSelectorBytes: hub.DefaultMaxSelectorBytes,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -125,7 +127,14 @@ stderr as MERCURE_JWT=<token>, with the hub URL.
 
 The hub runs until SIGINT (Ctrl-C) or SIGTERM: open streams are closed,
 in-flight publishes finish, the history is closed, and serve exits 0. A second
-signal stops it at once (exit 130).`,
+signal stops it at once (exit 130).
+
+One subscription request may carry at most 1000 topic= values (draft-07) or
+100 matchers of at most 4096 bytes each (draft-08), at most
+--max-selector-bytes of selectors in all, at most 100 URI templates or URL
+patterns, and URI templates of at most 32 expressions; URL patterns have at
+most 32 groups and wildcards and 512 regexp instructions. A request over a
+limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
 $ mercurectl serve --jwt-alg RS256 --jwt-key @public.pem --transport bolt:///var/lib/mercure/hub.db
@@ -187,6 +196,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", hub.DefaultWriteTimeout, "maximum lifetime of one subscription (0 = none)")
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
+	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")
@@ -195,12 +205,6 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: random key if none, anonymous, CORS *, print a token")
 	fl.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a graceful shutdown may wait for in-flight requests")
 	return cmd
-}
-
-// notifySignals relays SIGINT and SIGTERM to c until stop is called.
-func notifySignals(c chan<- os.Signal) (stop func()) {
-	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
-	return func() { signal.Stop(c) }
 }
 
 // validate checks the flags that can be checked without reading any file,
@@ -214,7 +218,7 @@ func (o *serveOptions) validate() error {
 			return usageErrorf("serve: --metrics-addr %q: want HOST:PORT", o.MetricsAddr)
 		}
 	}
-	alg, err := canonicalAlg(o.JWTAlg)
+	alg, err := token.CanonicalAlg(o.JWTAlg)
 	if err != nil {
 		return usageErrorf("serve: --jwt-alg: %w", err)
 	}
@@ -249,6 +253,9 @@ func (o *serveOptions) validate() error {
 	if o.MaxBodySize <= 0 {
 		return usageErrorf("serve: --max-body-size must be positive")
 	}
+	if o.MaxSelectorBytes <= 0 {
+		return usageErrorf("serve: --max-selector-bytes must be positive")
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
 	}
@@ -275,27 +282,11 @@ func (o *serveOptions) validate() error {
 			"--publisher-jwt-key and --subscriber-jwt-key, or --jwks-url; or pass --anonymous " +
 			"(subscribers need no token, nobody can publish) or --dev")
 	}
-	if o.Dev && noKey && !isHMAC(o.JWTAlg) {
+	if o.Dev && noKey && !token.IsHMAC(o.JWTAlg) {
 		return usageErrorf("serve: --dev generates an HMAC key, so --jwt-alg must be HS256, HS384 or HS512 unless a key is given")
 	}
 	return nil
 }
-
-// canonicalAlg returns the supported algorithm that alg names, in any case.
-func canonicalAlg(alg string) (string, error) {
-	if strings.EqualFold(alg, "none") {
-		return "", errors.New(`the "none" algorithm is never accepted`)
-	}
-	for _, a := range token.SupportedAlgs() {
-		if strings.EqualFold(a, alg) {
-			return a, nil
-		}
-	}
-	return "", fmt.Errorf("unsupported algorithm %q (want one of %s)", alg, strings.Join(token.SupportedAlgs(), ", "))
-}
-
-// isHMAC reports whether alg is one of the HMAC algorithms.
-func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
 
 // serveKeys is the resolved key material.
 type serveKeys struct {
@@ -566,6 +557,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		WriteTimeout:       o.WriteTimeout,
 		DispatchTimeout:    o.DispatchTimeout,
 		MaxBodySize:        int64(o.MaxBodySize),
+		MaxSelectorBytes:   int(o.MaxSelectorBytes),
 		Subscriptions:      o.Subscriptions,
 		Draft08Only:        o.Draft08Only,
 		Logger:             logger,
@@ -604,7 +596,7 @@ func (o *serveOptions) warnAboutConfig(logger *slog.Logger, keys serveKeys) {
 // that every hub and client understands.
 func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slog.Logger) {
 	mint := func(key []byte, publish bool) string {
-		if key == nil || !isHMAC(o.JWTAlg) {
+		if key == nil || !token.IsHMAC(o.JWTAlg) {
 			return ""
 		}
 		mo := token.MintOptions{Alg: o.JWTAlg, Key: key, Subscribe: []string{"*"}, Now: o.Now}

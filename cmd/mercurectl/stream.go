@@ -44,6 +44,8 @@ type stream struct {
 // expires or a signal stops it. A first SIGINT/SIGTERM cancels fn's context
 // and is a clean stop (exit 0); a second one returns at once (exit 130).
 func (r streamRun) run(ctx context.Context, fn func(context.Context, *stream) error) error {
+	// --timeout counts from the start of the command, connection included
+	// (docs/cli.md#subscribe), so that a script's wait is bounded.
 	if r.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, r.timeout, errTimeoutExpired)
@@ -58,7 +60,7 @@ func (r streamRun) run(ctx context.Context, fn func(context.Context, *stream) er
 	switch {
 	case err == nil:
 		return nil
-	case errorIs[*interruptedError](err):
+	case isInterrupted(err):
 		return err
 	case errors.Is(context.Cause(ctx), errTimeoutExpired) && errors.Is(err, context.DeadlineExceeded):
 		return r.timedOut()
@@ -68,8 +70,8 @@ func (r streamRun) run(ctx context.Context, fn func(context.Context, *stream) er
 	return r.conn.explain(r.cmd, err)
 }
 
-// errorIs reports whether err's chain holds an error of type T.
-func errorIs[T error](err error) bool {
-	_, ok := errors.AsType[T](err)
+// isInterrupted reports whether err is a forced stop (exit 130).
+func isInterrupted(err error) bool {
+	_, ok := errors.AsType[*interruptedError](err)
 	return ok
 }

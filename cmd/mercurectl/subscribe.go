@@ -11,15 +11,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mercurectl/mercurectl/internal/client"
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/sse"
-)
-
-// Match types of --match-type.
-const (
-	matchAuto       = ""
-	matchExact      = client.MatchExact
-	matchURLPattern = client.MatchURLPattern
-	matchTemplate   = client.MatchTemplate
 )
 
 // selectorOptions are the flags that say what to receive and how to print
@@ -48,7 +41,7 @@ func (o *selectorOptions) validate(cmd string) error {
 		}
 	}
 	switch o.MatchType {
-	case matchAuto, matchExact, matchURLPattern, matchTemplate:
+	case client.MatchAuto, match.TypeExact, match.TypeURLPattern, match.TypeTemplate:
 	default:
 		return usageErrorf("%s: --match-type %q: want exact, urlpattern or template", cmd, o.MatchType)
 	}

@@ -129,11 +129,11 @@ type ReplayResult struct {
 //     of the new connection, which also covers what was published in the
 //     meantime).
 //
-// The hub's cursor header (PROTOCOL.md item 44) is compared with the cursor
-// sent: if the hub does not hold it (it answers another id, or Earliest),
-// updates may have been lost and Replay returns an error wrapping
-// ErrHistoryGap before reading anything more, unless r.AllowGap. Errors of
-// the first connection are the same as Subscribe's.
+// The hub's cursor header (docs/protocol.md#subscribe-cursors) is compared
+// with the cursor sent: if the hub does not hold it (it answers another id,
+// or Earliest), updates may have been lost and Replay returns an error
+// wrapping ErrHistoryGap before reading anything more, unless r.AllowGap.
+// Errors of the first connection are the same as Subscribe's.
 func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error) {
 	res := ReplayResult{LastEventID: r.From}
 	if r.From == "" {

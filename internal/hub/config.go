@@ -22,6 +22,10 @@ const (
 	DefaultDispatchTimeout = 5 * time.Second
 	// DefaultMaxBodySize caps a publish request body (1 MiB, as the reference hub).
 	DefaultMaxBodySize = 1 << 20
+	// DefaultMaxSelectorBytes caps the selectors of one subscription
+	// request, in bytes all together (64 KiB): enough for a thousand
+	// 65-byte topics, and a small, fixed cost per request for the hub.
+	DefaultMaxSelectorBytes = 64 << 10
 	// DefaultQueueSize is how many updates may wait for one subscriber before
 	// it is disconnected as too slow (it resumes from history).
 	DefaultQueueSize = 4096
@@ -60,12 +64,15 @@ type Config struct {
 	DispatchTimeout time.Duration
 	// MaxBodySize caps a publish body in bytes; larger gets 413.
 	MaxBodySize int64
+	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
+	// match…= values) of one subscription request; larger gets 400.
+	MaxSelectorBytes int
 	// QueueSize is the per-subscriber queue bound.
 	QueueSize int
-	// Draft08Only switches the legacy generation off (PROTOCOL.md, "a strict
-	// flag"): `topic=` subscriptions get 400 with a hint, legacy
-	// `mercure`-claim tokens are refused as invalid, and the draft-07 token
-	// sources (the `authorization` query parameter and the
+	// Draft08Only switches the legacy generation off
+	// (docs/protocol.md#draft-08-only): `topic=` subscriptions get 400 with a
+	// hint, legacy `mercure`-claim tokens are refused as invalid, and the
+	// draft-07 token sources (the `authorization` query parameter and the
 	// mercureAuthorization cookie) are ignored.
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.

@@ -22,11 +22,12 @@ import (
 // ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
 var ErrInvalidConfig = errors.New("invalid hub configuration")
 
-// methodQuery is the safe method with a body that draft-08 allows (item 7).
+// methodQuery is the safe method with a body that draft-08 allows
+// (docs/protocol.md#subscribe-methods).
 const methodQuery = "QUERY"
 
-// matchCacheSize bounds the memo of (selector, topic) matches.
-const matchCacheSize = 1 << 16
+// matchCacheBytes bounds the memo of (selector, topic) matches.
+const matchCacheBytes = match.DefaultCacheBytes
 
 // Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
 // end it with Shutdown then Close.
@@ -35,7 +36,7 @@ type Hub struct {
 	log       *slog.Logger
 	bc        *broadcaster
 	cache     *match.Cache
-	selectors *selectorCache
+	selectors *selectorRegistry
 	metrics   *metrics
 
 	done      chan struct{} // closed by Shutdown: streams end
@@ -113,6 +114,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxBodySize <= 0 {
 		cfg.MaxBodySize = DefaultMaxBodySize
 	}
+	if cfg.MaxSelectorBytes <= 0 {
+		cfg.MaxSelectorBytes = DefaultMaxSelectorBytes
+	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
@@ -123,13 +127,13 @@ func New(cfg Config) (*Hub, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cache := match.NewCache(matchCacheSize)
+	cache := match.NewCache(matchCacheBytes)
 	h := &Hub{
 		cfg:       cfg,
 		log:       logger,
 		cache:     cache,
 		bc:        newBroadcaster(cache),
-		selectors: newSelectorCache(4096),
+		selectors: newSelectorRegistry(cache),
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -171,6 +175,9 @@ func (h *Hub) sweepLoop() {
 			return
 		case <-t.C:
 			h.bc.sweep(h.now(), h.cfg.Heartbeat, tick)
+			// Drop the match results of selectors released since the last
+			// tick: one pass over the cache, only when there are some.
+			h.cache.Purge()
 		}
 	}
 }
@@ -212,7 +219,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cors adds CORS headers for allowed origins and answers preflight
-// requests (PROTOCOL.md item 17). It reports whether the request was answered.
+// requests (docs/protocol.md#cors). It reports whether the request was answered.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if len(h.cfg.CORSOrigins) == 0 {
 		return false
@@ -257,13 +264,14 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // servesMetadata reports whether the hub serves RFC 9728 metadata: only
-// when it has keys (PROTOCOL.md item 5).
+// when it has keys (docs/protocol.md#metadata).
 func (h *Hub) servesMetadata() bool {
 	return h.cfg.PublisherVerifier != nil || h.cfg.SubscriberVerifier != nil
 }
 
-// serveMetadata serves the RFC 9728 protected-resource metadata (PROTOCOL.md
-// item 5). A hub without keys (purely anonymous) serves none.
+// serveMetadata serves the RFC 9728 protected-resource metadata
+// (docs/protocol.md#metadata). A hub without keys (purely anonymous) serves
+// none.
 func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	if !h.servesMetadata() {
 		http.NotFound(w, r)
@@ -279,7 +287,7 @@ func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		"authorization_details_types_supported": []string{token.DetailType},
 		"bearer_methods_supported":              []string{"header"},
 		"mercure_cookie":                        cookie08,
-		"mercure_matcher_types_supported":       []string{token.MatchExact, token.MatchURLPattern},
+		"mercure_matcher_types_supported":       []string{match.TypeExact, match.TypeURLPattern},
 		"mercure_subscriptions":                 h.cfg.Subscriptions,
 	}
 	w.Header().Set("Content-Type", "application/json")

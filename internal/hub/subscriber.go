@@ -28,18 +28,20 @@ type queued struct {
 // holds no buffers while idle: the queue is empty, write buffers come from a
 // pool, and heartbeats come from the hub's sweeper rather than a timer.
 type subscriber struct {
-	id     string // hub-assigned, unique per connection (PROTOCOL.md item 50)
+	id     string // hub-assigned, unique per connection (docs/protocol.md#subscription-topics)
 	gen    generation
 	claims *token.Claims // nil for an anonymous subscriber
 
-	selectors []*match.Selector // as requested, in order
-	exact     []string          // the literal topics of exact selectors
-	wild      []*match.Selector // the other selectors
-	grants    []*match.Selector // subscribe grants, for private updates
+	// selectors are as requested, in order, shared with every subscription
+	// that uses the same ones (each holds a reference in the hub's selector
+	// registry); grants are the token's subscribe grants, for private
+	// updates, shared the same way (nil without a token).
+	selectors []*match.Selector
+	grants    *grantSet
 
 	// subs describes the subscriptions for events and the API, one per
 	// distinct selector; set before registration, only with
-	// Config.Subscriptions (PROTOCOL.md items 48-60).
+	// Config.Subscriptions (docs/protocol.md#active-subscriptions).
 	subs []subscription
 
 	deadline time.Time // zero: none; set before registration, then read-only
@@ -105,18 +107,7 @@ func (s *subscriber) take(spare []queued) ([]queued, bool, uint32) {
 
 // matches reports whether one of s's selectors matches one of u's topics.
 func (s *subscriber) matches(c *match.Cache, u *history.Update) bool {
-	for _, t := range u.Topics {
-		for _, e := range s.exact {
-			if e == t {
-				return true
-			}
-		}
-	}
-	return s.matchesWild(c, u)
-}
-
-func (s *subscriber) matchesWild(c *match.Cache, u *history.Update) bool {
-	for _, sel := range s.wild {
+	for _, sel := range s.selectors {
 		for _, t := range u.Topics {
 			if c.Match(sel, t) {
 				return true
@@ -127,11 +118,29 @@ func (s *subscriber) matchesWild(c *match.Cache, u *history.Update) bool {
 }
 
 // authorized reports whether s may receive the private update u: some
-// subscribe grant must match one of its topics (PROTOCOL.md item 37).
+// subscribe grant must match one of its topics
+// (docs/protocol.md#private-delivery).
 func (s *subscriber) authorized(c *match.Cache, u *history.Update) bool {
-	for _, g := range s.grants {
+	return s.grants != nil && s.grants.allow(c, u)
+}
+
+// authorizedDispatch is authorized for the dispatch path, which checks each
+// update against each distinct grant set once.
+func (s *subscriber) authorizedDispatch(c *match.Cache, u *history.Update) bool {
+	g := s.grants
+	if g == nil {
+		return false
+	}
+	if g.stamp != u.Seq {
+		g.stamp, g.ok = u.Seq, g.allow(c, u)
+	}
+	return g.ok
+}
+
+func (g *grantSet) allow(c *match.Cache, u *history.Update) bool {
+	for _, sel := range g.sels {
 		for _, t := range u.Topics {
-			if c.Match(g, t) {
+			if c.Match(sel, t) {
 				return true
 			}
 		}
@@ -144,7 +153,7 @@ func (s *subscriber) canSee(c *match.Cache, u *history.Update) bool {
 	return s.matches(c, u) && (!u.Private || s.authorized(c, u))
 }
 
-// encodeUpdate appends the SSE wire form of u (PROTOCOL.md items 13, 14).
+// encodeUpdate appends the SSE wire form of u (docs/protocol.md#event-stream).
 func encodeUpdate(dst []byte, u *history.Update) []byte {
 	return sse.AppendEvent(dst, sse.Event{ID: u.ID, HasID: true, Type: u.Type, Data: u.Data, Retry: u.Retry, HasRetry: u.HasRetry})
 }
