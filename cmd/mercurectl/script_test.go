@@ -55,7 +55,8 @@ func TestScripts(t *testing.T) {
 			"exits":    cmdExits,
 			"hub":      cmdHub,
 			"waitsub":  cmdWaitsub, // script_cmds_test.go
-			"redis":    cmdRedis,   // cluster_script_test.go
+			"damage":   cmdDamage,
+			"redis":    cmdRedis, // cluster_script_test.go
 		},
 	})
 }
