@@ -208,11 +208,15 @@ func TestReplayAcrossHubRestarts(t *testing.T) {
 	// Read slowly (about 12 MB/s), so that the restarts land mid-replay.
 	var stdout bytes.Buffer
 	copied := make(chan error, 1)
+	reading := make(chan struct{}) // the replay is connected: its output flows
 	go func() {
 		buf := make([]byte, 64<<10)
-		for {
+		for first := true; ; first = false {
 			n, err := out.Read(buf)
 			stdout.Write(buf[:n])
+			if first {
+				close(reading)
+			}
 			if err != nil {
 				copied <- err
 				return
@@ -220,6 +224,7 @@ func TestReplayAcrossHubRestarts(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
+	<-reading
 	for range 3 {
 		time.Sleep(100 * time.Millisecond)
 		p.kill(t)
