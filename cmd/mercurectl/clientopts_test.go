@@ -77,14 +77,18 @@ func newClientTestHub(tb testing.TB, anonymous bool) *clientTestHub {
 		tb.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{}, nil)
+	srv := httptest.NewUnstartedServer(nil)
 	cfg := hub.DefaultConfig()
 	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous, cfg.Now = store, v, v, anonymous, now
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
 	h, err := hub.New(cfg)
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
 	th := &clientTestHub{sent: map[string]string{}}
-	srv := httptest.NewServer(th.record(h))
+	srv.Config.Handler = th.record(h)
+	srv.Start()
 	th.URL, th.srv = srv.URL+hub.Path, srv
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

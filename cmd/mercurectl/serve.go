@@ -164,7 +164,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	bindEnv(fl, "anonymous", "MERCURE_ANONYMOUS")
 	fl.StringArrayVar(&opts.Issuers, "issuer", nil, "trusted `ISS` of draft-08 access tokens (repeatable); with none, any iss is accepted")
 	bindEnv(fl, "issuer", "MERCURE_ISSUER")
-	fl.StringVar(&opts.ResourceIdentifier, "resource-identifier", "", "the aud that draft-08 access tokens must carry (`URL`); default: derived from each request")
+	fl.StringVar(&opts.ResourceIdentifier, "resource-identifier", "", "the aud that draft-08 access tokens must carry (`URL`), also the base of relative topics; default: the listen address's URL, never the request's Host")
 	bindEnv(fl, "resource-identifier", "MERCURE_RESOURCE_IDENTIFIER")
 	fl.StringVar(&opts.Transport, "transport", "", "history store `DSN`: memory, bolt://relative/file.db, bolt:///absolute/file.db, redis://[user:password@]host:port/db, rediss://…, unix:///path/redis.sock (default: a bolt file in the user's state directory)")
 	bindEnv(fl, "transport", "MERCURE_TRANSPORT")

@@ -49,6 +49,10 @@ type hubServer struct {
 	http      *http.Server
 	metrics   *metricsServer // nil without --metrics-addr
 	url       string         // the hub URL, for logs and the --dev banner
+	// audience is the aud access tokens must carry; verifies is set when
+	// some token can be verified at all.
+	audience string
+	verifies bool
 	// devJWT and devSubJWT are the tokens --dev hands out ("" otherwise).
 	devJWT, devSubJWT string
 	// addrWritten is set once the address file is written: serve removes
@@ -112,7 +116,14 @@ func (s *hubServer) Open(ctx context.Context) (err error) {
 	if o.Dev {
 		s.devJWT, s.devSubJWT = o.devTokens(s.keys, s.logger)
 	}
+	// The audience of access tokens is pinned, never taken from requests:
+	// without --resource-identifier, it is the URL of the listen address.
+	s.url = publicURL(s.ln.Addr(), s.tls != nil)
 	cfg := o.hubConfig(s.store, pub, sub, s.logger)
+	if cfg.ResourceIdentifier == "" {
+		cfg.ResourceIdentifier = s.url
+	}
+	s.audience, s.verifies = cfg.ResourceIdentifier, pub != nil || sub != nil
 	cfg.UI = o.uiHandler(s.keys, s.devJWT)
 	if err := s.buildHub(cfg); err != nil {
 		return err
@@ -250,13 +261,16 @@ func (s *hubServer) serve() error {
 // logStart logs the listening line, the warnings about the configuration,
 // and with --dev the banner.
 func (s *hubServer) logStart() {
-	s.url = publicURL(s.ln.Addr(), s.tls != nil)
 	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc}
 	if s.mln != nil {
 		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")
 	}
 	s.logger.Info("listening", attrs...)
 	s.opts.warnAboutConfig(s.logger, s.keys)
+	if s.opts.ResourceIdentifier == "" && s.verifies {
+		s.logger.Warn("no --resource-identifier: draft-08 access tokens must carry the listen address as aud; behind a proxy or under a public name, set --resource-identifier to the public hub URL",
+			"aud", s.audience)
+	}
 	if s.opts.Dev {
 		s.opts.printDevBanner(s.url, s.keys, s.devJWT, s.devSubJWT)
 	}

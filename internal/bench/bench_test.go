@@ -36,13 +36,17 @@ func TestRunAgainstHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: 1000}, nil)
+	srv := httptest.NewUnstartedServer(nil)
 	cfg := hub.DefaultConfig()
 	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
 	h, err := hub.New(cfg)
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	defer func() {
 		_ = h.Shutdown(context.Background())
 		srv.CloseClientConnections()
