@@ -54,6 +54,7 @@ func TestScripts(t *testing.T) {
 			"waitfile": cmdWaitfile,
 			"exits":    cmdExits,
 			"hub":      cmdHub,
+			"damage":   cmdDamage,
 			"redis":    cmdRedis, // cluster_script_test.go
 		},
 	})

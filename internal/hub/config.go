@@ -2,6 +2,7 @@ package hub
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
@@ -31,6 +32,8 @@ const (
 	DefaultQueueSize = 4096
 	// Path is where the hub is served.
 	Path = "/.well-known/mercure"
+	// UIPath is where Config.UI is served.
+	UIPath = Path + "/ui/"
 	// MetadataPath is where the RFC 9728 protected-resource metadata is served.
 	MetadataPath = "/.well-known/oauth-protected-resource" + Path
 )
@@ -77,6 +80,10 @@ type Config struct {
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// UI, when set, serves everything under UIPath (the debug page). It is
+	// answered before CORS: the page is for its own origin only, and may
+	// carry a development token that no other site must read.
+	UI http.Handler
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -188,6 +188,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Xss-Protection", "1; mode=block")
 	hd.Set("Content-Security-Policy", "default-src 'self'")
+	if h.cfg.UI != nil && (r.URL.Path == strings.TrimSuffix(UIPath, "/") || strings.HasPrefix(r.URL.Path, UIPath)) {
+		h.cfg.UI.ServeHTTP(w, r)
+		return
+	}
 	if h.cors(w, r) {
 		return
 	}

@@ -24,7 +24,7 @@ import (
 const (
 	maxTopics07    = 1000
 	maxMatchers08  = 100
-	maxMatcherSize = 4096
+	maxMatcherSize = MaxTopicLength
 	// maxPatterns caps the URI templates or URL patterns of one request:
 	// unlike exact topics, each distinct one may be evaluated for every
 	// publish whose topic starts with its literal prefix.
@@ -96,6 +96,13 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 		req.gen = gen07
 		if topics > maxTopics07 {
 			return nil, errBadRequest(`too many "topic" parameters (at most %d)`, maxTopics07)
+		}
+		// The same cap as draft-08 matchers: each selector is matched
+		// against every update and copied into its subscription events.
+		for _, s := range req.raw {
+			if len(s.value) > maxMatcherSize {
+				return nil, errBadRequest("topic selector too long (at most %d bytes)", maxMatcherSize)
+			}
 		}
 		if err := h.checkBudget07(req.raw); err != nil {
 			return nil, err
@@ -236,7 +243,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		case "earliest":
 			replay, respCursor = true, "earliest"
 		default:
-			seq, found, err := h.cfg.Store.Lookup(r.Context(), req.cursor)
+			var seq uint64
+			var found bool
+			var err error
+			if len(req.cursor) <= MaxIDLength { // a longer one names no update
+				seq, found, err = h.cfg.Store.Lookup(r.Context(), req.cursor)
+			}
 			if err != nil {
 				h.writeError(w, r, req.gen, storeError(err))
 				return
@@ -397,15 +409,25 @@ func (c *conn) catchUp(after, until uint64) error {
 	if after >= until {
 		return nil
 	}
-	return c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
+	var writeErr error
+	err := c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
 		if c.s.canSee(c.h.cache, u) {
 			c.buf = encodeUpdate(c.buf, u)
 			if len(c.buf) >= flushSize {
-				return c.flush()
+				writeErr = c.flush()
+				return writeErr
 			}
 		}
 		return nil
 	})
+	if err != nil && writeErr == nil && c.ctx.Err() == nil && !errors.Is(err, history.ErrClosed) {
+		// The store failed (a damaged file, a backend that went away): the
+		// operator must hear of it, and the client gets what was read so
+		// far and a normal end of stream, from which it resumes.
+		c.h.log.Error("replay stopped: the history store failed", "subscriber", c.s.id, "error", err)
+		_ = c.flush()
+	}
+	return err
 }
 
 // live forwards queued updates until the client leaves, the hub shuts down,
