@@ -202,7 +202,7 @@ func plainHost(h string, base bool) bool {
 			return false
 		}
 		for i := range len(l) {
-			if c := l[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			if c := l[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
 				return false
 			}
 		}
