@@ -119,8 +119,10 @@ One subscription request may carry at most 1000 topic= values (draft-07) or
 100 matchers of at most 4096 bytes each (draft-08), at most
 --max-selector-bytes of selectors in all, at most 100 URI templates or URL
 patterns, and URI templates of at most 32 expressions; URL patterns have at
-most 32 groups and wildcards and 512 regexp instructions. A request over a
-limit gets 400 with a reason that names it.`,
+most 32 groups and wildcards and 512 regexp instructions, and those beyond
+literal segments, :name segments and a final /* (regexp or {} groups,
+modifiers, wildcards in the host...) at most 4096 bytes in all. A request
+over a limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
 $ mercurectl serve --jwt-alg RS256 --jwt-key @public.pem --transport bolt:///var/lib/mercure/hub.db
