@@ -96,6 +96,7 @@ func (c *testCluster) addNode(tb testing.TB, wrap func(*redisstore.Store) histor
 		ResourceIdentifier: clusterResource,
 		Logger:             logger,
 	}
+	testConfig(&cfg)
 	if c.mod != nil {
 		c.mod(&cfg)
 	}

@@ -70,6 +70,11 @@ type Config struct {
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// DisableParking keeps every stream on its own goroutine. By default, on
+	// Linux, an idle plain HTTP/1.1 stream is parked: it holds no goroutine
+	// and no buffer until an update, a heartbeat or its end is due (TLS and
+	// HTTP/2 streams never are). Clients see no difference.
+	DisableParking bool
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

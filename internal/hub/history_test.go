@@ -56,6 +56,7 @@ func serveStore(tb testing.TB, store history.Store, mod func(*Config)) *histHub 
 		tb.Fatal(err)
 	}
 	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v}
+	testConfig(&cfg)
 	if mod != nil {
 		mod(&cfg)
 	}
