@@ -82,6 +82,7 @@ type serveOptions struct {
 	Heartbeat          time.Duration
 	WriteTimeout       time.Duration
 	DispatchTimeout    time.Duration
+	ParkIdle           bool
 	MaxBodySize        byteSize
 	MetricsAddr        string
 	TLSCert            string
@@ -186,6 +187,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.Heartbeat, "heartbeat", hub.DefaultHeartbeat, "interval of comment lines on idle streams (0 disables)")
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", hub.DefaultWriteTimeout, "maximum lifetime of one subscription (0 = none)")
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
+	fl.BoolVar(&opts.ParkIdle, "park-idle", true, "park idle HTTP/1.1 streams without a goroutine (Linux; TLS and HTTP/2 streams never are)")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
@@ -437,7 +439,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		go func() { errc <- s.metrics.serve() }()
 	}
 
-	attrs := []any{"addr", ln.Addr().String(), "url", hubURL, "transport", storeDesc}
+	attrs := []any{"addr", ln.Addr().String(), "url", hubURL, "transport", storeDesc, "streams", streamPath(h, s.tls)}
 	if s.metrics != nil {
 		attrs = append(attrs, "metrics", "http://"+mln.Addr().String()+"/metrics")
 	}
@@ -546,6 +548,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		MaxBodySize:        int64(o.MaxBodySize),
 		Subscriptions:      o.Subscriptions,
 		Draft08Only:        o.Draft08Only,
+		DisableParking:     !o.ParkIdle,
 		Logger:             logger,
 		Now:                o.Now,
 	}
@@ -560,6 +563,15 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		cfg.CORSOrigins = []string{"*"}
 	}
 	return cfg
+}
+
+// streamPath names, for the start-up log, the path idle streams take:
+// "parked" (no goroutine while idle) or "goroutine per stream".
+func streamPath(h *hub.Hub, tls bool) string {
+	if h.Parking() && !tls {
+		return "parked"
+	}
+	return "goroutine per stream"
 }
 
 // warnAboutConfig logs the start-up warnings about risky or useless settings.

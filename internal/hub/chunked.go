@@ -26,7 +26,7 @@ var crlf = []byte("\r\n")
 // returns the (possibly grown) buffer and where the chunk starts in it.
 func frameChunk(buf []byte) ([]byte, int) {
 	var hdr [chunkReserve]byte
-	h := append(strconv.AppendUint(hdr[:0], uint64(len(buf)-chunkReserve), 16), '\r', '\n')
+	h := append(strconv.AppendInt(hdr[:0], int64(len(buf)-chunkReserve), 16), '\r', '\n')
 	start := chunkReserve - len(h)
 	copy(buf[start:], h)
 	return append(buf, crlf...), start
@@ -38,7 +38,7 @@ func writeChunk(nc net.Conn, data []byte, timeout time.Duration) error {
 		_ = nc.SetWriteDeadline(time.Now().Add(timeout))
 	}
 	var hdr [chunkReserve]byte
-	bufs := net.Buffers{append(strconv.AppendUint(hdr[:0], uint64(len(data)), 16), '\r', '\n'), data, crlf}
+	bufs := net.Buffers{append(strconv.AppendInt(hdr[:0], int64(len(data)), 16), '\r', '\n'), data, crlf}
 	_, err := bufs.WriteTo(nc)
 	return err
 }

@@ -77,6 +77,9 @@ func newMetrics(h *Hub) *metrics {
 			Name: "mercure_subscribers_parked", Help: "Open subscriptions that are parked (no goroutine while idle).",
 		}, func() float64 { return float64(h.park.count()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mercure_poller_registrations", Help: "Sockets registered with the poller of parked streams.",
+		}, func() float64 { return float64(h.park.registrations()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mercure_subscribers_connected", Help: "Open subscriptions.",
 		}, func() float64 { return float64(h.bc.count()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -17,15 +17,16 @@ import (
 	"github.com/mercurectl/mercurectl/internal/poll"
 )
 
-// Parking. Most subscribers are idle almost all the time, and on the
-// net/http path each idle stream holds two goroutines (the handler and the
-// background read that notices a closed peer), their stacks and the
-// connection's buffers. Once a plain HTTP/1.1 stream has sent its headers
-// and its replay, the handler takes the connection over (http.Hijacker),
-// registers its socket with one epoll poller and returns. An idle parked
-// stream then owns no goroutine and no buffer, only a parkedConn.
+// Parking (docs/protocol.md#parked-streams). Most subscribers are idle
+// almost all the time, and on the net/http path each idle stream holds two
+// goroutines (the handler and the background read that notices a closed
+// peer), their stacks and the connection's buffers. Once a plain HTTP/1.1
+// stream has sent its headers and its replay, the handler takes the
+// connection over (http.Hijacker), registers its socket with one epoll
+// poller and returns. An idle parked stream then owns no goroutine and no
+// buffer, only a parkedConn.
 //
-// Updates wake the stream as they wake a handler today (subscriber.wake),
+// Updates wake the stream as they wake a handler (subscriber.wake),
 // and a bounded pool of writer goroutines writes the batch, framed as a
 // chunk of the response body, with a non-blocking write from a pooled
 // buffer. A socket that takes only part of a batch keeps the rest, written

@@ -34,7 +34,7 @@ type Handler interface {
 // removed, closed and reused is not delivered to the new registration.
 type Key struct {
 	fd  int32
-	gen uint32
+	gen int32 // wraps around; 0 is never used
 }
 
 // events are what every registration waits for, edge-triggered: EPOLLOUT
@@ -50,7 +50,7 @@ const waitBatch = 256
 
 type slot struct {
 	h   Handler
-	gen uint32
+	gen int32
 }
 
 // Poller is one epoll instance and the goroutine that waits on it.
@@ -62,7 +62,7 @@ type Poller struct {
 
 	mu     sync.Mutex
 	slots  []slot // indexed by descriptor
-	gen    uint32
+	gen    int32
 	n      int
 	closed bool
 
@@ -106,12 +106,14 @@ func (p *Poller) Add(fd int, h Handler) (Key, error) {
 	if fd >= len(p.slots) {
 		p.slots = append(p.slots, make([]slot, fd+1-len(p.slots))...)
 	}
-	p.gen++
+	if p.gen++; p.gen == 0 {
+		p.gen++
+	}
 	k := Key{fd: int32(fd), gen: p.gen}
 	p.slots[fd] = slot{h: h, gen: k.gen}
 	p.n++
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: events, Fd: k.fd, Pad: int32(k.gen)}
+	ev := unix.EpollEvent{Events: events, Fd: k.fd, Pad: k.gen}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.forget(k)
 		return Key{}, fmt.Errorf("poll: epoll_ctl add: %w", err)
@@ -194,7 +196,7 @@ func (p *Poller) loop() {
 				return // woken by Close
 			}
 			if int(ev.Fd) < len(p.slots) {
-				if s := p.slots[ev.Fd]; s.h != nil && s.gen == uint32(ev.Pad) {
+				if s := p.slots[ev.Fd]; s.h != nil && s.gen == ev.Pad {
 					ready = append(ready, s.h)
 					kinds = append(kinds, Event(ev.Events))
 				}

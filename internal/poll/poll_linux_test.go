@@ -3,6 +3,7 @@
 package poll
 
 import (
+	"errors"
 	"net"
 	"syscall"
 	"testing"
@@ -242,7 +243,7 @@ func TestAddAfterCloseFails(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	srv, _ := tcpPair(t)
-	if _, err := p.Add(fdOf(t, srv), make(recorder, 1)); err != ErrClosed {
+	if _, err := p.Add(fdOf(t, srv), make(recorder, 1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Add after Close: %v, want ErrClosed", err)
 	}
 }
