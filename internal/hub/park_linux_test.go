@@ -507,7 +507,7 @@ func TestHelperManyStreams(t *testing.T) {
 		return
 	}
 	fmt.Println("open")
-	clean := 0
+	clean, unclean := 0, 0
 	buf := make([]byte, 4096)
 	for range n {
 		var c *net.TCPConn
@@ -518,15 +518,16 @@ func TestHelperManyStreams(t *testing.T) {
 		}
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var got []byte
-		for {
-			k, err := c.Read(buf)
+		var err error
+		for err == nil {
+			var k int
+			k, err = c.Read(buf)
 			got = append(got, buf[:k]...)
-			if err != nil {
-				break
-			}
 		}
-		if bytes.HasSuffix(got, chunkEnd) {
+		if bytes.HasSuffix(got, chunkEnd) && errors.Is(err, io.EOF) {
 			clean++
+		} else if unclean++; unclean <= 3 {
+			fmt.Fprintf(os.Stderr, "stream ended with %q, then %v\n", got, err)
 		}
 	}
 	for _, c := range conns {
