@@ -2,6 +2,7 @@ package hub
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
@@ -22,11 +23,17 @@ const (
 	DefaultDispatchTimeout = 5 * time.Second
 	// DefaultMaxBodySize caps a publish request body (1 MiB, as the reference hub).
 	DefaultMaxBodySize = 1 << 20
+	// DefaultMaxSelectorBytes caps the selectors of one subscription
+	// request, in bytes all together (64 KiB): enough for a thousand
+	// 65-byte topics, and a small, fixed cost per request for the hub.
+	DefaultMaxSelectorBytes = 64 << 10
 	// DefaultQueueSize is how many updates may wait for one subscriber before
 	// it is disconnected as too slow (it resumes from history).
 	DefaultQueueSize = 4096
 	// Path is where the hub is served.
 	Path = "/.well-known/mercure"
+	// UIPath is where Config.UI is served.
+	UIPath = Path + "/ui/"
 	// MetadataPath is where the RFC 9728 protected-resource metadata is served.
 	MetadataPath = "/.well-known/oauth-protected-resource" + Path
 )
@@ -43,9 +50,11 @@ type Config struct {
 	SubscriberVerifier *token.Verifier
 	// Anonymous lets subscribers without a token receive public updates.
 	Anonymous bool
-	// ResourceIdentifier pins the `aud` that draft-08 access tokens must carry
-	// and the `resource` of the metadata; "" derives it from each request
-	// (scheme://host + Path).
+	// ResourceIdentifier is the `aud` that draft-08 access tokens must
+	// carry, the metadata's `resource` and the base of relative topics. It
+	// never comes from the request; with "" every access token is refused
+	// (legacy tokens carry no audience), and the base and the metadata are
+	// derived from each request.
 	ResourceIdentifier string
 	// CORSOrigins are the origins allowed to use the hub from a browser ("*" allowed).
 	CORSOrigins []string
@@ -60,6 +69,9 @@ type Config struct {
 	DispatchTimeout time.Duration
 	// MaxBodySize caps a publish body in bytes; larger gets 413.
 	MaxBodySize int64
+	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
+	// match…= values) of one subscription request; larger gets 400.
+	MaxSelectorBytes int
 	// QueueSize is the per-subscriber queue bound.
 	QueueSize int
 	// Draft08Only switches the legacy generation off
@@ -75,6 +87,10 @@ type Config struct {
 	// and no buffer until an update, a heartbeat or its end is due (TLS and
 	// HTTP/2 streams never are). Clients see no difference.
 	DisableParking bool
+	// UI, when set, serves everything under UIPath (the debug page). It is
+	// answered before CORS: the page is for its own origin only, and may
+	// carry a development token that no other site must read.
+	UI http.Handler
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

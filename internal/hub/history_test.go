@@ -56,16 +56,20 @@ func serveStore(tb testing.TB, store history.Store, mod func(*Config)) *histHub 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v}
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v,
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + Path}
 	testConfig(&cfg)
 	if mod != nil {
 		mod(&cfg)
 	}
 	h, err := New(cfg)
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	// Keep-alive connections for concurrent publishers: the default client
 	// keeps two, and closing the others would churn through ports.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -549,10 +549,14 @@ func (pc *parkedConn) finishLocked(clean bool) {
 	s.parked.Store(nil)
 	if len(s.subs) == 0 {
 		h.release(s)
+		h.releaseSubscriber(s)
 	} else {
 		// Its closing subscription events go through the store, which may
 		// take a while: not on a writer.
-		pk.wg.Go(func() { h.release(s) })
+		pk.wg.Go(func() {
+			h.release(s)
+			h.releaseSubscriber(s)
+		})
 	}
 	pk.remove(pc)
 }
