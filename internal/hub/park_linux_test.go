@@ -303,6 +303,58 @@ func TestLaggingParkedStreamResyncsAndParksAgain(t *testing.T) {
 	}
 }
 
+// A request pipelined behind a subscription is never answered while the
+// stream lasts, on either path. A parked stream leaves it unread, then
+// drops it when it ends, so that closing sends a FIN, not a reset that
+// could destroy the last chunk in flight; net/http answers it after the
+// stream instead.
+func TestPipelinedRequestIsIgnored(t *testing.T) {
+	t.Parallel()
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
+	addr := th.srv.Listener.Addr().String()
+	c, err := openRaw(addr, "topic=t", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	waitParked(t, th, 1)
+	// Sent once the stream is live, it stays in the socket unread.
+	if _, err := io.WriteString(c, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	tok := legacyToken(t, []string{"*"}, nil)
+	th.mustPublish(t, tok, url.Values{"topic": {"t"}, "data": {"after"}, "id": {"p1"}})
+	eventually(t, "the update written", func() bool { return th.h.bc.last.Load() > 0 })
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := th.h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			if th.h.Parking() && !errors.Is(err, io.EOF) {
+				t.Fatalf("parked stream ended with %v after %q, want a clean close", err, got)
+			}
+			break
+		}
+		if !th.h.Parking() && bytes.Contains(got, chunkEnd) {
+			break // net/http goes on with the pipelined request
+		}
+	}
+	want := "id: p1\ndata: after\n\n"
+	if !bytes.Contains(got, []byte(want)) || !bytes.Contains(got, chunkEnd) {
+		t.Fatalf("stream ended with %q, want the update and the last chunk", got)
+	}
+	if th.h.Parking() && !bytes.HasSuffix(got, chunkEnd) {
+		t.Fatalf("parked stream ended with %q: something after the last chunk", got)
+	}
+}
+
 // openFDs counts this process's open descriptors.
 func openFDs(tb testing.TB) int {
 	tb.Helper()
@@ -485,7 +537,7 @@ func TestHelperManyStreams(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := openRaw(addr, fmt.Sprintf("topic=t%d", i%100))
+			c, err := openRaw(addr, fmt.Sprintf("topic=t%d", i%100), "")
 			if err != nil {
 				t.Error(err)
 				return
@@ -549,16 +601,17 @@ func (h hangupTo) Ready(e poll.Event) {
 	}
 }
 
-// openRaw opens a subscription by hand and reads its headers and first
-// chunk, leaving nothing buffered.
-func openRaw(addr, query string) (*net.TCPConn, error) {
+// openRaw opens a subscription by hand, sending more (a pipelined
+// request) in the same write, and reads its headers and first chunk,
+// leaving nothing buffered.
+func openRaw(addr, query, more string) (*net.TCPConn, error) {
 	c, err := net.DialTimeout("tcp", addr, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	tc := c.(*net.TCPConn)
 	_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := fmt.Fprintf(tc, "GET %s?%s HTTP/1.1\r\nHost: %s\r\n\r\n", Path, query, addr); err != nil {
+	if _, err := fmt.Fprintf(tc, "GET %s?%s HTTP/1.1\r\nHost: %s\r\n\r\n%s", Path, query, addr, more); err != nil {
 		_ = tc.Close()
 		return nil, err
 	}
