@@ -98,29 +98,12 @@ func (t *tracker) close() <-chan struct{} {
 	return ch
 }
 
-// New validates cfg, applies defaults and returns a hub that delivers the
-// updates of cfg.Store. It calls cfg.Store.Start.
+// New validates cfg (see Config for the convention; errors wrap
+// ErrInvalidConfig) and returns a hub that delivers the updates of
+// cfg.Store. It calls cfg.Store.Start.
 func New(cfg Config) (*Hub, error) {
-	if cfg.Store == nil {
-		return nil, errors.Join(ErrInvalidConfig, errors.New("a history store is required"))
-	}
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = DefaultHeartbeat
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.DispatchTimeout <= 0 {
-		cfg.DispatchTimeout = DefaultDispatchTimeout
-	}
-	if cfg.MaxBodySize <= 0 {
-		cfg.MaxBodySize = DefaultMaxBodySize
-	}
-	if cfg.MaxSelectorBytes <= 0 {
-		cfg.MaxSelectorBytes = DefaultMaxSelectorBytes
-	}
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = DefaultQueueSize
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -141,7 +124,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.park = newParker(h)
 	h.metrics = newMetrics(h)
-	h.bc.last.Store(cfg.Store.LastSeq())
+	if err := h.bc.resume(cfg.Store); err != nil {
+		return nil, err
+	}
 	if err := cfg.Store.Start(h.bc.dispatch); err != nil {
 		return nil, err
 	}
@@ -338,7 +323,7 @@ func (h *Hub) endStreams() {
 }
 
 // Parking reports whether the hub parks idle plain HTTP/1.1 streams (on
-// Linux, unless Config.DisableParking): it says which path such streams
+// Linux, with Config.ParkIdle): it says which path such streams
 // take. TLS and HTTP/2 streams always keep a goroutine each.
 func (h *Hub) Parking() bool { return h.park != nil }
 

@@ -72,7 +72,7 @@ func (p pathPasses) Run() int {
 
 // testConfig sets what every test hub shares: the stream path of the pass.
 func testConfig(cfg *Config) {
-	cfg.DisableParking = !testParking.Load()
+	cfg.ParkIdle = testParking.Load()
 }
 
 // testKey is the HMAC secret of test hubs.
@@ -92,11 +92,9 @@ func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{
-		Store:              history.NewMemory(history.Retention{}, nil),
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-	}
+	cfg := DefaultConfig()
+	cfg.Store = history.NewMemory(history.Retention{}, nil)
+	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
 	testConfig(&cfg)
 	// The hub's resource identifier is its own URL, as serve pins it.
 	srv := httptest.NewUnstartedServer(nil)

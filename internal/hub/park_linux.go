@@ -82,7 +82,7 @@ type parker struct {
 }
 
 func newParker(h *Hub) *parker {
-	if h.cfg.DisableParking {
+	if !h.cfg.ParkIdle {
 		return nil
 	}
 	pk := &parker{h: h, blocked: make(map[*parkedConn]struct{})}

@@ -142,7 +142,7 @@ func TestParkedStreamsHoldNoGoroutine(t *testing.T) {
 // no write is needed (both are off here), and the poller registration goes.
 func TestPeerCloseEndsAnIdleStreamAtOnce(t *testing.T) {
 	t.Parallel()
-	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1; c.WriteTimeout = -1 })
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0; c.WriteTimeout = 0 })
 	s, _ := th.subscribe(t, "topic=t", nil)
 	waitParked(t, th, 1)
 	s.cancel()
@@ -154,7 +154,7 @@ func TestPeerCloseEndsAnIdleStreamAtOnce(t *testing.T) {
 // ends the stream as on the net/http path, whose background read sees EOF.
 func TestHalfClosedPeerEndsTheStream(t *testing.T) {
 	t.Parallel()
-	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0 })
 	conns := make(chan *net.TCPConn, 1)
 	resp := openWith(t, th, dialer(0, conns), "topic=t", nil)
 	waitParked(t, th, 1)
@@ -175,7 +175,7 @@ func TestStuckPeerIsCutAndNeverDelaysOthers(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) {
 		c.Anonymous = true
-		c.Heartbeat = -1
+		c.Heartbeat = 0
 		c.DispatchTimeout = 300 * time.Millisecond
 	})
 	stuck := openWith(t, th, dialer(2048, nil), "topic=t", nil)
@@ -201,7 +201,7 @@ func TestStuckPeerIsCutAndNeverDelaysOthers(t *testing.T) {
 // in order.
 func TestPartialWritesArriveWhole(t *testing.T) {
 	t.Parallel()
-	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0 })
 	resp := openWith(t, th, dialer(4096, nil), "topic=t", nil)
 	waitParked(t, th, 1)
 	tok := legacyToken(t, []string{"*"}, nil)
@@ -263,7 +263,7 @@ func TestTokenExpiryEndsAParkedStream(t *testing.T) {
 // parks again.
 func TestLaggingParkedStreamResyncsAndParksAgain(t *testing.T) {
 	t.Parallel()
-	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1; c.QueueSize = 2 })
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0; c.QueueSize = 2 })
 	resp := openWith(t, th, dialer(4096, nil), "topic=t", nil)
 	waitParked(t, th, 1)
 	tok := legacyToken(t, []string{"*"}, nil)
@@ -310,7 +310,7 @@ func TestLaggingParkedStreamResyncsAndParksAgain(t *testing.T) {
 // stream instead.
 func TestPipelinedRequestIsIgnored(t *testing.T) {
 	t.Parallel()
-	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0 })
 	addr := th.srv.Listener.Addr().String()
 	c, err := openRaw(addr, "topic=t", "")
 	if err != nil {
@@ -447,7 +447,7 @@ func TestShutdownEndsManyParkedStreams(t *testing.T) {
 		// would pass the race detector's limit on live goroutines.
 		n = 1000
 	}
-	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0 })
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperManyStreams$", "-hub.paths=portable")
