@@ -1,0 +1,133 @@
+package conformance
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mercurectl/mercurectl/internal/client"
+	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/hub"
+	"github.com/mercurectl/mercurectl/internal/token"
+)
+
+// testKey signs the tokens of the tests' hubs.
+const testKey = "conformance-test-secret-0123456789abcdef"
+
+// testOrigin is the CORS origin the tests' hubs allow.
+const testOrigin = "https://app.conformance.test"
+
+// testHub is one of our hubs for the tests, over real HTTP.
+type testHub struct {
+	url   string
+	store history.Store
+	srv   *httptest.Server
+}
+
+// hubOptions tunes startHub.
+type hubOptions struct {
+	historySize uint64
+	draft08Only bool
+	wrap        func(http.Handler) http.Handler
+}
+
+// startHub starts our hub with every optional feature on: anonymous
+// subscribers, subscriptions API, CORS for testOrigin, a 1 s heartbeat.
+func startHub(tb testing.TB, o hubOptions) *testHub {
+	tb.Helper()
+	v, err := token.NewVerifier(token.VerifierConfig{Key: []byte(testKey)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store := history.NewMemory(history.Retention{MaxUpdates: o.historySize}, nil)
+	h, err := hub.New(hub.Config{
+		Store:              store,
+		PublisherVerifier:  v,
+		SubscriberVerifier: v,
+		Anonymous:          true,
+		Subscriptions:      true,
+		CORSOrigins:        []string{testOrigin},
+		Heartbeat:          time.Second,
+		Draft08Only:        o.draft08Only,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var handler http.Handler = h
+	if o.wrap != nil {
+		handler = o.wrap(h)
+	}
+	srv := httptest.NewServer(handler)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		srv.Close()
+		_ = h.Close()
+		_ = store.Close()
+	})
+	return &testHub{url: srv.URL + hub.Path, store: store, srv: srv}
+}
+
+// runOptions are the options of a full run against url.
+func runOptions(url string) Options {
+	return Options{
+		HubURL:       url,
+		HTTPClient:   &http.Client{},
+		Key:          []byte(testKey),
+		Origin:       testOrigin,
+		Heartbeat:    time.Second,
+		HistoryDepth: 2000,
+	}
+}
+
+// runResults runs o and returns the results by ID.
+func runResults(tb testing.TB, o Options) (map[string]Result, Summary) {
+	tb.Helper()
+	var mu sync.Mutex
+	res := map[string]Result{}
+	o.OnResult = func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		res[r.Protocol+" "+r.Name] = r
+	}
+	sum, err := Run(tb.(interface{ Context() context.Context }).Context(), o)
+	if err != nil {
+		tb.Fatalf("Run: %v", err)
+	}
+	return res, sum
+}
+
+func TestOurHubPassesEveryCase(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, hubOptions{})
+	res, sum := runResults(t, runOptions(h.url))
+	for _, r := range res {
+		switch r.Status {
+		case Fail:
+			t.Errorf("FAIL %s %s: %s", r.Protocol, r.ID(), r.Detail)
+		case Skip:
+			t.Logf("SKIP %s %s: %s", r.Protocol, r.ID(), r.Detail)
+		}
+	}
+	t.Logf("%d passed, %d failed, %d skipped in %v", sum.Passed, sum.Failed, sum.Skipped, sum.Duration)
+	if sum.Passed == 0 {
+		t.Fatal("no case passed")
+	}
+	for _, p := range []string{"draft-07 ", "draft-08 "} {
+		found := false
+		for id := range res {
+			if strings.HasPrefix(id, p) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %scase ran", p)
+		}
+	}
+	_ = client.Protocol07
+}
