@@ -73,7 +73,9 @@ func publishCases() []*caseDef {
 		rejectCase("id-earliest-is-400", "", d08Publication, "the reserved id earliest",
 			func(t *T) pub { return pub{topics: []string{t.topic("t")}, data: str("x"), id: "earliest"} }),
 		rejectCase("id-with-control-character-is-400", "", d08Publication, "an id with U+0001",
-			func(t *T) pub { return pub{topics: []string{t.topic("t")}, data: str("x"), id: "urn:conformance:a\x01b"} }),
+			func(t *T) pub {
+				return pub{topics: []string{t.topic("t")}, data: str("x"), id: "urn:conformance:a\x01b"}
+			}),
 		rejectCase("type-with-newline-is-400", d07Publication, d08Publication, "a type with a line feed",
 			func(t *T) pub { return pub{topics: []string{t.topic("t")}, data: str("x"), typ: "a\nb"} }),
 		rejectCase("type-mercure-is-400", "", d08Publication, "the reserved type mercure",
