@@ -25,39 +25,45 @@ const (
 
 func beyondCases() []*caseDef {
 	return []*caseDef{
+		// A cursor more than 10,000 updates deep is still found.
 		{
 			group: "beyond", name: "old-cursor-found",
-			beyond: true, beyondSpec: d08Reconcile + " (a cursor more than 10,000 updates deep is still found)",
+			beyond: true, spec07: d07Reconcile, spec08: d08Reconcile,
 			bulk: func(r *runner) int { return r.depth },
 			run: func(t *T) error {
 				return t.checkLongReplay(t.r.depth, false)
 			},
 		},
+		// One reconnection replays more than 1,000 events.
 		{
 			group: "beyond", name: "replay-over-1000-events",
-			beyond: true, beyondSpec: d08Reconcile + " (one reconnection replays more than 1,000 events)",
+			beyond: true, spec07: d07Reconcile, spec08: d08Reconcile,
 			bulk: func(*runner) int { return longReplay },
 			run: func(t *T) error {
 				return t.checkLongReplay(longReplay, true)
 			},
 		},
+		// A cursor still replays after the hub restarts.
 		{
 			group: "beyond", name: "cursor-survives-restart",
-			beyond: true, beyondSpec: d08Reconcile + " (a cursor still replays after the hub restarts)",
+			beyond: true, spec07: d07Reconcile, spec08: d08Reconcile,
 			needs: needRestart, exclusive: true,
 			bulk: func(*runner) int { return int(restartTime / bulkPerUpdate) },
 			run:  checkRestart,
 		},
+		// Keep-alive comments arrive within the hub's interval, through
+		// every intermediary.
 		{
 			group: "beyond", name: "heartbeat-within-interval",
-			beyond: true, beyondSpec: d08Subscription + " (keep-alive comments arrive within the hub's interval, through every intermediary)",
+			beyond: true, spec07: d07Subscriptions, spec08: d08Subscription,
 			needs: needHeartbeat,
 			bulk:  func(r *runner) int { return int(time.Duration(3*float64(r.o.Heartbeat)) / bulkPerUpdate) },
 			run:   checkHeartbeat,
 		},
+		// A live update is not held back: it arrives within 1 s.
 		{
 			group: "beyond", name: "no-buffering",
-			beyond: true, beyondSpec: d08Subscription + " (a live update is not held back: it arrives within 1 s)",
+			beyond: true, spec07: d07Subscriptions, spec08: d08Subscription,
 			run: checkNoBuffering,
 		},
 	}

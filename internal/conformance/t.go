@@ -95,11 +95,11 @@ type reply struct {
 
 func (rp *reply) String() string {
 	s := fmt.Sprintf("%d %s", rp.status, http.StatusText(rp.status))
-	if b := strings.TrimSpace(rp.body); b != "" {
+	if b := oneLine(strings.ToValidUTF8(rp.body, "\uFFFD")); b != "" {
 		if len(b) > 200 {
 			b = b[:200] + "…"
 		}
-		s += fmt.Sprintf(" (%q)", b)
+		s += " [" + b + "]"
 	}
 	return s
 }
