@@ -247,7 +247,7 @@ func (t *T) waitHub() error {
 // counted from the response headers.
 func checkHeartbeat(t *T) error {
 	d := t.r.o.Heartbeat
-	grace := max(d/2, 500*time.Millisecond)
+	grace := max(d/2, 750*time.Millisecond)
 	st, err := t.subscribe(sub{sels: []sel{exact(t.topic("t"))}})
 	if err != nil {
 		return err

@@ -73,7 +73,10 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 	return &testHub{url: srv.URL + hub.Path, store: store, srv: srv}
 }
 
-// runOptions are the options of a full run against url.
+// runOptions are the options of a full run against url. The deep-cursor
+// case publishes just enough to cross the faults' 1,000-event thresholds,
+// and the timeouts are roomy: tests share the machine (and -race slows
+// everything down), and a timeout only matters when a case fails.
 func runOptions(url string) Options {
 	return Options{
 		HubURL:       url,
@@ -81,7 +84,8 @@ func runOptions(url string) Options {
 		Key:          []byte(testKey),
 		Origin:       testOrigin,
 		Heartbeat:    time.Second,
-		HistoryDepth: 2000,
+		HistoryDepth: 1200,
+		Timeout:      30 * time.Second,
 	}
 }
 

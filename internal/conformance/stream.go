@@ -172,7 +172,15 @@ func (s *stream) collectLive(n int, idle time.Duration, what string) ([]evt, str
 func (s *stream) collectUntil(n int, idle time.Duration, what string, atReplayDone bool) ([]evt, string) {
 	var got []evt
 	for len(got) < n {
-		e, err := s.next(idle, what, atReplayDone)
+		// A hub that promised to mark the end of its replay is waited for
+		// (within the case's time); so is the first event from a hub that
+		// answered with a cursor header, which may take a while to find
+		// it in a long history. A pause after an event ends the replay.
+		wait := idle
+		if (atReplayDone && s.marker) || (len(got) == 0 && s.hasCursorHeader()) {
+			wait = 0
+		}
+		e, err := s.next(wait, what, atReplayDone)
 		if err != nil {
 			switch {
 			case errors.Is(err, errReplayDone):
@@ -189,6 +197,12 @@ func (s *stream) collectUntil(n int, idle time.Duration, what string, atReplayDo
 		got = append(got, e)
 	}
 	return got, ""
+}
+
+// hasCursorHeader reports whether the hub answered with a cursor header of
+// either generation: it saw the request's cursor.
+func (s *stream) hasCursorHeader() bool {
+	return s.header.Get("Last-Event-ID") != "" || s.header.Get("Mercure-Last-Event-ID") != ""
 }
 
 // waitEnd waits for the hub to close the stream and returns when it did.
