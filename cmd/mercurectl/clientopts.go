@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 )
 
 // The connection and credential flags shared by publish, subscribe and
-// replay (CONTRACT.md, "mercurectl publish"), and what they resolve to: a
+// replay (docs/cli.md#publish), and what they resolve to: a
 // client.Client with a ready token or a token minter.
 
 // defaultHubURL is the hub of `mercurectl serve` with its default --addr, so
@@ -82,7 +81,7 @@ func (o *connectionOptions) validate(cmd string) error {
 	}
 	o.protocol = p
 	if o.JWT == "" && o.JWTKey != "" {
-		alg, err := canonicalAlg(o.JWTAlg)
+		alg, err := token.CanonicalAlg(o.JWTAlg)
 		if err != nil {
 			return usageErrorf("%s: --jwt-alg: %w", cmd, err)
 		}
@@ -282,35 +281,3 @@ type messageError struct {
 
 func (e *messageError) Error() string { return e.msg }
 func (e *messageError) Unwrap() error { return e.err }
-
-// signalNotifier relays SIGINT and SIGTERM to a channel until stop is
-// called; notifySignals (serve.go) is the production one, tests send fake
-// signals instead.
-type signalNotifier func(c chan<- os.Signal) (stop func())
-
-// runInterruptible runs fn until it returns, with a context that the first
-// SIGINT or SIGTERM cancels: fn then stops cleanly and its result is
-// returned. A second signal, while fn is still finishing, returns an
-// *interruptedError (exit 130) at once, without waiting for fn. stopped
-// reports whether a signal arrived.
-func runInterruptible(ctx context.Context, notify signalNotifier, fn func(context.Context) error) (stopped bool, err error) {
-	sigc := make(chan os.Signal, 2)
-	stop := notify(sigc)
-	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	select {
-	case err := <-done:
-		return false, err
-	case <-sigc:
-		cancel()
-	}
-	select {
-	case err := <-done:
-		return true, err
-	case <-sigc:
-		return true, &interruptedError{}
-	}
-}

@@ -15,11 +15,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/client"
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/hub"
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
@@ -125,8 +127,8 @@ func closedURL(tb testing.TB) string {
 	return u
 }
 
-// The connection flags of CONTRACT.md exist on the three commands and read
-// their variables.
+// The connection flags exist on the three commands and read their variables
+// (docs/cli.md#environment): scripts rely on these names.
 func TestClientEnvBindings(t *testing.T) {
 	t.Parallel()
 	f, _ := newTestFactory(nil)
@@ -218,7 +220,7 @@ func TestMinter(t *testing.T) {
 	}
 
 	access, err := mint(t.Context(), client.TokenRequest{Protocol: client.Protocol08, Metadata: md, Action: client.ActionSubscribe,
-		Selectors: []client.Selector{{Value: "https://example.com/books/:id", MatchType: client.MatchURLPattern}}})
+		Selectors: []client.Selector{{Value: "https://example.com/books/:id", MatchType: match.TypeURLPattern}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +240,7 @@ func TestMinter(t *testing.T) {
 	// --audience wins over the metadata; without either, a usage error.
 	o.Audience = "https://aud.example"
 	access, err = mint(t.Context(), client.TokenRequest{Protocol: client.Protocol08, Metadata: md, Action: client.ActionSubscribe,
-		Selectors: []client.Selector{{Value: "x", MatchType: client.MatchExact}}})
+		Selectors: []client.Selector{{Value: "x", MatchType: match.TypeExact}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +249,7 @@ func TestMinter(t *testing.T) {
 	}
 	o.Audience = ""
 	_, err = mint(t.Context(), client.TokenRequest{Protocol: client.Protocol08, Action: client.ActionSubscribe,
-		Selectors: []client.Selector{{Value: "x", MatchType: client.MatchExact}}})
+		Selectors: []client.Selector{{Value: "x", MatchType: match.TypeExact}}})
 	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--audience") {
 		t.Errorf("no audience: %v (exit %d), want a usage error naming --audience", err, exitCode(err))
 	}
@@ -269,7 +271,8 @@ func inspectJSON(tb testing.TB, tok string) (header, claims map[string]any) {
 	return header, claims
 }
 
-// Errors of the client library get the exit codes of CONTRACT.md.
+// Errors of the client library get the documented exit codes
+// (docs/cli.md#exit-codes).
 func TestClientError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -350,21 +353,52 @@ func TestRunInterruptible(t *testing.T) {
 			t.Errorf("stopped %v, err %v", stopped, err)
 		}
 	})
-	t.Run("a second signal forces", func(t *testing.T) {
+	t.Run("a later signal forces", func(t *testing.T) {
 		t.Parallel()
-		sig := newFakeSignals()
-		release := make(chan struct{})
-		defer close(release)
-		go func() {
-			sig.send()
-			sig.send()
-		}()
-		stopped, err := runInterruptible(t.Context(), sig.notify, func(ctx context.Context) error {
-			<-release // a clean-up that does not finish
-			return nil
+		synctest.Test(t, func(t *testing.T) {
+			sig := newFakeSignals()
+			release := make(chan struct{})
+			defer close(release)
+			go func() {
+				sig.send()
+				time.Sleep(signalWindow)
+				sig.send()
+			}()
+			stopped, err := runInterruptible(t.Context(), sig.notify, func(ctx context.Context) error {
+				<-release // a clean-up that does not finish
+				return nil
+			})
+			if !stopped || exitCode(err) != exitInterrupted {
+				t.Errorf("stopped %v, err %v (exit %d), want exit 130", stopped, err, exitCode(err))
+			}
 		})
-		if !stopped || exitCode(err) != exitInterrupted {
-			t.Errorf("stopped %v, err %v (exit %d), want exit 130", stopped, err, exitCode(err))
-		}
+	})
+	// coreutils timeout signals the process, then its process group: the
+	// same stop, delivered twice at once.
+	t.Run("signals within the window count as one", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			sig := newFakeSignals()
+			cleanUp := 2 * signalWindow
+			go func() {
+				sig.send()
+				time.Sleep(signalWindow / 10)
+				sig.send()
+				time.Sleep(signalWindow - signalWindow/10 - time.Nanosecond)
+				sig.send()
+			}()
+			start := time.Now()
+			stopped, err := runInterruptible(t.Context(), sig.notify, func(ctx context.Context) error {
+				<-ctx.Done()
+				time.Sleep(cleanUp) // a clean-up that takes its time, and finishes
+				return ctx.Err()
+			})
+			if !stopped || !errors.Is(err, context.Canceled) || exitCode(err) == exitInterrupted {
+				t.Errorf("stopped %v, err %v (exit %d), want a clean stop", stopped, err, exitCode(err))
+			}
+			if d := time.Since(start); d != cleanUp {
+				t.Errorf("returned after %s, want after the clean-up's %s", d, cleanUp)
+			}
+		})
 	})
 }

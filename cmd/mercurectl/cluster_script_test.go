@@ -11,12 +11,12 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 )
 
 // The testscript support of the cluster scripts (testdata/script/cluster_*):
 // the [redis] condition and the redis command, which runs one redis-server
-// per script, as internal/history/redis/redistest does for Go tests.
+// per script, as internal/history/redisstore/redistest does for Go tests.
 
 // scriptRedisStartTimeout bounds the wait for redis-server to answer PING.
 const scriptRedisStartTimeout = 15 * time.Second

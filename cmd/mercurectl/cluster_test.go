@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 )
 
 // Cluster mode with separate processes (issue 6): `mercurectl serve` nodes

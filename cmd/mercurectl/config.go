@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Configuration helpers shared by every command (CONTRACT.md, "Configuration
-// rules"): flag > environment variable > default, env booleans and lists,
+// Configuration helpers shared by every command
+// (docs/cli.md#configuration): flag > environment variable > default, env booleans and lists,
 // secrets from files or stdin.
 
 // envAnnotation is the flag annotation listing the environment variables a

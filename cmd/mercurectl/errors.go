@@ -8,8 +8,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, as CONTRACT.md fixes them and `mercurectl help exit-codes`
-// documents them (see exitCodeDocs).
+// Exit codes, which scripts rely on: `mercurectl help exit-codes` and
+// docs/cli.md#exit-codes document them (see exitCodeDocs), and they never
+// change meaning.
 const (
 	exitOK          = 0
 	exitError       = 1
@@ -85,7 +86,8 @@ type interruptedError struct{}
 func (*interruptedError) Error() string { return "interrupted again: stopped without a clean shutdown" }
 
 // exitCode maps an error returned by a command to the process exit code. It
-// is the only place where errors become exit codes (STYLE.md rule 9).
+// is the only place where errors become exit codes, so that every command
+// maps the same failure to the same code.
 func exitCode(err error) int {
 	var (
 		interrupted *interruptedError

@@ -45,7 +45,7 @@ func TestExitCode(t *testing.T) {
 }
 
 // The help topic lists every exit code that exitCode can return, and the
-// constants are those of CONTRACT.md.
+// constants have the documented values (docs/cli.md#exit-codes).
 func TestExitCodeDocs(t *testing.T) {
 	t.Parallel()
 	want := []int{0, 1, 2, 69, 77, 124, 130}

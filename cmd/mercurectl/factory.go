@@ -10,7 +10,8 @@ import (
 )
 
 // factory supplies the dependencies of commands, lazily where they cost
-// something to build (STYLE.md rule 5). Commands copy what they need into
+// something to build, so that a command pays only for what it uses and tests
+// can replace any of it. Commands copy what they need into
 // their options struct; tests build a factory with only the fields they use.
 type factory struct {
 	// IO holds the standard streams.

@@ -32,10 +32,7 @@ func newExitCodesTopic(f *factory) *cobra.Command {
 	for _, d := range exitCodeDocs {
 		fmt.Fprintf(&b, "  %-5d %s\n", d.code, d.meaning)
 	}
-	b.WriteString(`
-A first SIGINT or SIGTERM stops serve, subscribe and replay cleanly (exit 0);
-a second one, while they are still shutting down, stops them at once (exit 130).
-`)
+	b.WriteString("\n" + signalExitText)
 	return newHelpTopic(f, "exit-codes", "Exit codes of every command", b.String(),
 		"$ mercurectl help exit-codes")
 }
@@ -45,17 +42,32 @@ a second one, while they are still shutting down, stops them at once (exit 130).
 // drift from the flags.
 func newEnvironmentTopic(f *factory, root *cobra.Command) *cobra.Command {
 	var b strings.Builder
-	b.WriteString(`mercurectl reads these environment variables. A flag given on the command line
+	b.WriteString(envRulesText + "\n")
+	b.WriteString(envFlagDocs(root))
+	b.WriteString("\n" + otherEnvText)
+	return newHelpTopic(f, "environment", "Environment variables that mercurectl reads", b.String(),
+		"$ mercurectl help environment\n$ MERCURE_JWT_KEY=@secret.txt mercurectl serve")
+}
+
+// envRulesText says how variables are read, in the environment topic and in
+// docs/cli.md.
+const envRulesText = `mercurectl reads these environment variables. A flag given on the command line
 wins over its variable, and the variable wins over the flag's default.
 
 Booleans accept 1, true, yes, on and 0, false, no, off. Lists (origins,
 issuers) are separated by spaces or commas. Secrets (keys, tokens) also accept
 @path, to read a file, and @-, to read stdin; one trailing newline is stripped.
+`
 
-`)
-	b.WriteString(envFlagDocs(root))
-	b.WriteString(`
-Output:
+// signalExitText is how signals map to exit codes, in the exit-codes topic
+// and in docs/cli.md.
+const signalExitText = `A first SIGINT or SIGTERM stops serve, subscribe and replay cleanly (exit 0);
+a second one, while they are still shutting down, stops them at once (exit 130).
+`
+
+// otherEnvText lists the variables that no flag reads, in the environment
+// topic and in docs/cli.md.
+const otherEnvText = `Output:
 
   NO_COLOR          set to anything non-empty: no colour or styling anywhere
                     (as --no-color)
@@ -68,15 +80,20 @@ Output:
 Documentation:
 
   SOURCE_DATE_EPOCH  the date written in generated man pages (Unix seconds)
-`)
-	return newHelpTopic(f, "environment", "Environment variables that mercurectl reads", b.String(),
-		"$ mercurectl help environment\n$ MERCURE_JWT_KEY=@secret.txt mercurectl serve")
+`
+
+// envUse is one flag that reads an environment variable.
+type envUse struct {
+	command string // the command path without the root, such as "token mint"
+	flag    string // the flag name, without dashes
+	usage   string // the flag's usage, without placeholders' backquotes or the env suffix
+	after   string // the variable this one stands in for when it is empty, if any
 }
 
-// envFlagDocs lists, per environment variable, the flags that read it, from
-// the flags' env annotations (see bindEnv).
-func envFlagDocs(root *cobra.Command) string {
-	uses := map[string][]string{}
+// envFlagUses returns, per environment variable, the flags that read it, from
+// the flags' env annotations (see bindEnv), and the variables' names sorted.
+func envFlagUses(root *cobra.Command) ([]string, map[string][]envUse) {
+	uses := map[string][]envUse{}
 	var visit func(c *cobra.Command)
 	visit = func(c *cobra.Command) {
 		c.LocalFlags().VisitAll(func(fl *pflag.Flag) {
@@ -86,11 +103,11 @@ func envFlagDocs(root *cobra.Command) string {
 				usage = usage[:i]
 			}
 			for i, e := range envs {
-				use := fmt.Sprintf("%s --%s: %s", strings.TrimPrefix(c.CommandPath(), root.Name()+" "), fl.Name, usage)
+				u := envUse{command: strings.TrimPrefix(c.CommandPath(), root.Name()+" "), flag: fl.Name, usage: usage}
 				if i > 0 {
-					use += " (when $" + envs[i-1] + " is empty)"
+					u.after = envs[i-1]
 				}
-				uses[e] = append(uses[e], use)
+				uses[e] = append(uses[e], u)
 			}
 		})
 		for _, sub := range c.Commands() {
@@ -103,12 +120,22 @@ func envFlagDocs(root *cobra.Command) string {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	return names, uses
+}
+
+// envFlagDocs lists, per environment variable, the flags that read it.
+func envFlagDocs(root *cobra.Command) string {
+	names, uses := envFlagUses(root)
 	var b strings.Builder
 	b.WriteString("Flags:\n")
 	for _, name := range names {
 		fmt.Fprintf(&b, "\n  %s\n", name)
 		for _, u := range uses[name] {
-			fmt.Fprintf(&b, "      %s\n", u)
+			line := fmt.Sprintf("%s --%s: %s", u.command, u.flag, u.usage)
+			if u.after != "" {
+				line += " (when $" + u.after + " is empty)"
+			}
+			fmt.Fprintf(&b, "      %s\n", line)
 		}
 	}
 	return b.String()

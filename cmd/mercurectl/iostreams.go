@@ -12,8 +12,9 @@ import (
 
 // IOStreams are a command's standard streams, with what is known about them:
 // whether each one is a terminal and whether colour may be written to it.
-// Commands write only through these (STYLE.md rule 6): data to Out, logs,
-// progress and diagnostics to ErrOut.
+// Commands write only through these, never to os.Stdout or with cobra's
+// Print helpers (which write to stderr), so that tests see every byte: data
+// to Out, logs, progress and diagnostics to ErrOut.
 type IOStreams struct {
 	In     io.Reader
 	Out    io.Writer
@@ -34,7 +35,7 @@ type IOStreams struct {
 // `mercurectl help environment`.
 type colorPolicy struct {
 	// off: NO_COLOR is set to a non-empty value (https://no-color.org).
-	// It beats everything else, as CONTRACT.md requires.
+	// It beats everything else (docs/cli.md#configuration).
 	off bool
 	// force: CLICOLOR_FORCE is set and not "0": colour even when not a terminal.
 	force bool

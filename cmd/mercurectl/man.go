@@ -1,12 +1,13 @@
 package main
 
-// Regenerate the committed man pages and completion scripts (TestDocsUpToDate
-// fails when they are stale):
+// Regenerate the committed man pages, completion scripts and command-line
+// reference (TestDocsUpToDate fails when they are stale):
 //
 //	go generate ./cmd/mercurectl
 //
 //go:generate go run . man --dir ../../man
 //go:generate go run . completion --dir ../../completions
+//go:generate go run . docs --file ../../docs/cli.md
 
 import (
 	"fmt"

@@ -49,7 +49,8 @@ type eventWriter interface {
 }
 
 // newEventWriter returns the writer for format ("" picks text on a terminal
-// and json otherwise, STYLE.md rule 11). now stamps text output.
+// and json otherwise: people get styled lines, scripts a stable format). now
+// stamps text output.
 func newEventWriter(format string, ios *IOStreams, now func() time.Time) eventWriter {
 	if format == "" {
 		format = outputJSON
@@ -69,8 +70,9 @@ func newEventWriter(format string, ios *IOStreams, now func() time.Time) eventWr
 	}
 }
 
-// jsonEvent is one line of -o json. The keys are fixed by CONTRACT.md and
-// deliberately limited to these four, so that scripts can rely on them:
+// jsonEvent is one line of -o json (docs/cli.md#output-formats). The keys are
+// fixed and deliberately limited to these four, so that scripts can rely on
+// them:
 // "type" is omitted when the event has none (the SSE default, "message"),
 // "retry" (milliseconds, a number) when the event carries no retry field.
 type jsonEvent struct {

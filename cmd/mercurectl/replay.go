@@ -139,14 +139,15 @@ func runReplay(ctx context.Context, opts *replayOptions) error {
 		res, err = c.Replay(ctx, req)
 		return err
 	})
+	if _, ok := errors.AsType[*interruptedError](err); ok {
+		return err
+	}
 	switch {
 	case err == nil:
 		if opts.IO.IsStderrTTY() {
 			diag.printf("replayed %d updates (%s)", res.Events, replayEndText(res.End))
 		}
 		return nil
-	case errorIs[*interruptedError](err):
-		return err
 	case errors.Is(context.Cause(ctx), errTimeoutExpired) && errors.Is(err, context.DeadlineExceeded):
 		return newTimeoutError(fmt.Errorf("replay: --timeout %s expired before the replay caught up", opts.Timeout))
 	case stopped && errors.Is(err, context.Canceled):
@@ -155,12 +156,6 @@ func runReplay(ctx context.Context, opts *replayOptions) error {
 		return fmt.Errorf("%w (--allow-gap prints what the hub holds)", opts.Conn.explain("replay", err))
 	}
 	return opts.Conn.explain("replay", err)
-}
-
-// errorIs reports whether err's chain holds an error of type T.
-func errorIs[T error](err error) bool {
-	_, ok := errors.AsType[T](err)
-	return ok
 }
 
 // replayEndText says how a replay knew it was over.

@@ -24,8 +24,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	return exitCode(err)
 }
 
-// newRootCmd builds a fresh command tree (STYLE.md rule 3): tests and the
-// documentation generator each get their own.
+// newRootCmd builds a fresh command tree, never a global one: tests and the
+// documentation generators each get their own, with nothing shared.
 func newRootCmd(f *factory) *cobra.Command {
 	root := newRootCmdBase(f)
 	root.AddCommand(
@@ -39,6 +39,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newVersionCmd(f, nil),
 		newCompletionCmd(f),
 		newManCmd(f),
+		newCLIDocCmd(),
 	)
 	// Help topics come last: the environment topic lists the variables
 	// bound by all the commands above.

@@ -82,19 +82,9 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// walk calls fn for every command of the tree under root, except cobra's
-// hidden completion plumbing.
-func walk(root *cobra.Command, fn func(*cobra.Command)) {
-	fn(root)
-	for _, c := range root.Commands() {
-		if strings.HasPrefix(c.Name(), "__") {
-			continue
-		}
-		walk(c, fn)
-	}
-}
-
-// Every command follows STYLE.md rule 10.
+// Every command's help follows one convention, so that help, man pages and
+// docs/cli.md read alike: a capitalised Short without a period, a Long,
+// examples whose lines start with "$ ", and lower-case flag usages.
 func TestCommandHelpConventions(t *testing.T) {
 	t.Parallel()
 	f, _ := newTestFactory(nil)
@@ -134,7 +124,8 @@ func TestCommandHelpConventions(t *testing.T) {
 	})
 }
 
-// The flags and variables of CONTRACT.md exist and are bound.
+// The documented flags and variables exist and are bound
+// (docs/cli.md#environment): scripts rely on these names.
 func TestEnvBindings(t *testing.T) {
 	t.Parallel()
 	f, _ := newTestFactory(nil)

@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"mercurectl": main})
 }
 
-// TestScripts runs testdata/script/*.txtar (STYLE.md rule 21).
+// TestScripts runs testdata/script/*.txtar: CLI behaviour is checked against
+// the real command, its streams and its exit codes, as a user would see it.
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	testscript.Run(t, testscript.Params{

@@ -197,12 +197,6 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	return cmd
 }
 
-// notifySignals relays SIGINT and SIGTERM to c until stop is called.
-func notifySignals(c chan<- os.Signal) (stop func()) {
-	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
-	return func() { signal.Stop(c) }
-}
-
 // validate checks the flags that can be checked without reading any file,
 // so that a bad invocation fails at once with a usage error (exit 2).
 func (o *serveOptions) validate() error {
@@ -214,7 +208,7 @@ func (o *serveOptions) validate() error {
 			return usageErrorf("serve: --metrics-addr %q: want HOST:PORT", o.MetricsAddr)
 		}
 	}
-	alg, err := canonicalAlg(o.JWTAlg)
+	alg, err := token.CanonicalAlg(o.JWTAlg)
 	if err != nil {
 		return usageErrorf("serve: --jwt-alg: %w", err)
 	}
@@ -275,27 +269,11 @@ func (o *serveOptions) validate() error {
 			"--publisher-jwt-key and --subscriber-jwt-key, or --jwks-url; or pass --anonymous " +
 			"(subscribers need no token, nobody can publish) or --dev")
 	}
-	if o.Dev && noKey && !isHMAC(o.JWTAlg) {
+	if o.Dev && noKey && !token.IsHMAC(o.JWTAlg) {
 		return usageErrorf("serve: --dev generates an HMAC key, so --jwt-alg must be HS256, HS384 or HS512 unless a key is given")
 	}
 	return nil
 }
-
-// canonicalAlg returns the supported algorithm that alg names, in any case.
-func canonicalAlg(alg string) (string, error) {
-	if strings.EqualFold(alg, "none") {
-		return "", errors.New(`the "none" algorithm is never accepted`)
-	}
-	for _, a := range token.SupportedAlgs() {
-		if strings.EqualFold(a, alg) {
-			return a, nil
-		}
-	}
-	return "", fmt.Errorf("unsupported algorithm %q (want one of %s)", alg, strings.Join(token.SupportedAlgs(), ", "))
-}
-
-// isHMAC reports whether alg is one of the HMAC algorithms.
-func isHMAC(alg string) bool { return strings.HasPrefix(alg, "HS") }
 
 // serveKeys is the resolved key material.
 type serveKeys struct {
@@ -604,7 +582,7 @@ func (o *serveOptions) warnAboutConfig(logger *slog.Logger, keys serveKeys) {
 // that every hub and client understands.
 func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slog.Logger) {
 	mint := func(key []byte, publish bool) string {
-		if key == nil || !isHMAC(o.JWTAlg) {
+		if key == nil || !token.IsHMAC(o.JWTAlg) {
 			return ""
 		}
 		mo := token.MintOptions{Alg: o.JWTAlg, Key: key, Subscribe: []string{"*"}, Now: o.Now}

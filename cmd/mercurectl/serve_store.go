@@ -13,7 +13,7 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/history/bolt"
-	redisstore "github.com/mercurectl/mercurectl/internal/history/redis"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore"
 )
 
 // Transport kinds of --transport.
@@ -33,7 +33,7 @@ type transportSpec struct {
 	dsn string
 }
 
-// parseTransport reads a --transport DSN (CONTRACT.md): "memory",
+// parseTransport reads a --transport DSN (docs/cli.md#serve): "memory",
 // "bolt://relative/file.db", "bolt:///absolute/file.db", "" for the default
 // bolt file, or a Redis DSN (redis://, rediss://, unix://).
 func parseTransport(dsn string) (transportSpec, error) {

@@ -14,15 +14,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mercurectl/mercurectl/internal/client"
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/sse"
-)
-
-// Match types of --match-type.
-const (
-	matchAuto       = ""
-	matchExact      = client.MatchExact
-	matchURLPattern = client.MatchURLPattern
-	matchTemplate   = client.MatchTemplate
 )
 
 // selectorOptions are the flags that say what to receive and how to print
@@ -51,7 +44,7 @@ func (o *selectorOptions) validate(cmd string) error {
 		}
 	}
 	switch o.MatchType {
-	case matchAuto, matchExact, matchURLPattern, matchTemplate:
+	case client.MatchAuto, match.TypeExact, match.TypeURLPattern, match.TypeTemplate:
 	default:
 		return usageErrorf("%s: --match-type %q: want exact, urlpattern or template", cmd, o.MatchType)
 	}
@@ -158,7 +151,8 @@ func (o *subscribeOptions) validate() error {
 var errTimeoutExpired = errors.New("--timeout expired")
 
 func runSubscribe(ctx context.Context, opts *subscribeOptions) error {
-	// --timeout counts from the start of the command (CONTRACT.md).
+	// --timeout counts from the start of the command, connection included
+	// (docs/cli.md#subscribe), so that a script's wait is bounded.
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, errTimeoutExpired)
@@ -209,9 +203,10 @@ func runSubscribe(ctx context.Context, opts *subscribeOptions) error {
 	if err == nil {
 		return nil
 	}
-	switch {
-	case errorIs[*interruptedError](err):
+	if _, ok := errors.AsType[*interruptedError](err); ok {
 		return err
+	}
+	switch {
 	case errors.Is(context.Cause(ctx), errTimeoutExpired) && errors.Is(err, context.DeadlineExceeded):
 		if opts.Count > 0 {
 			return newTimeoutError(fmt.Errorf("subscribe: --timeout %s expired after %d of %d updates", opts.Timeout, received, opts.Count))

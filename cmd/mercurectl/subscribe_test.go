@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 func TestNewSubscribeCmd(t *testing.T) {
@@ -118,7 +120,7 @@ func TestRunSubscribe(t *testing.T) {
 		{name: "timeout with count: 124", opts: subscribeOptions{Sel: selectorOptions{Topics: a, Output: outputJSON}, LastEventID: "earliest", Count: 5, Timeout: time.Second}, wantOut: json1 + json2, wantCode: exitTimeout, wantErr: "subscribe: --timeout 1s expired after 2 of 5 updates"},
 		{name: "timeout without count: 0", opts: subscribeOptions{Sel: selectorOptions{Topics: a, Output: outputJSON}, LastEventID: "id-1", Timeout: 300 * time.Millisecond}, wantOut: json2},
 		{name: "URI template in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}}, wantCode: exitUsage, wantErr: `use a URL pattern such as "https://example.com/:x"`},
-		{name: "template match type in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: matchTemplate}}, wantCode: exitUsage, wantErr: "URI template"},
+		{name: "template match type in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: match.TypeTemplate}}, wantCode: exitUsage, wantErr: "URI template"},
 		{name: "wrong key: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWTKey: "wrong-key-wrong-key-wrong-key-000"}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 401 Unauthorized"},
 		{name: "legacy token in forced draft-08: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWT: legacyTestToken(t, nil, a), Protocol: "8"}}, wantCode: exitCredentials, wantErr: "401"},
 		{name: "anonymous on a closed hub: 77", hub: closed.URL, opts: subscribeOptions{Sel: selectorOptions{Topics: a}}, wantCode: exitCredentials, wantErr: "401 Unauthorized (Bearer resource_metadata=\"" + closed.srv.URL + "/.well-known/oauth-protected-resource/.well-known/mercure\"): authorization required (no credentials were given: pass --jwt or --jwt-key"},

@@ -94,7 +94,7 @@ func (o *tokenMintOptions) validate() error {
 	if o.Key == "" {
 		return usageErrorf("token mint: no key: pass --key, or set MERCURE_JWT_KEY or MERCURE_JWT_SECRET")
 	}
-	alg, err := canonicalAlg(o.Alg)
+	alg, err := token.CanonicalAlg(o.Alg)
 	if err != nil {
 		return usageErrorf("token mint: --alg: %w", err)
 	}

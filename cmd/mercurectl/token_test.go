@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
@@ -181,7 +182,7 @@ func TestRunTokenMint(t *testing.T) {
 				if c.Format != token.FormatAccessToken || c.Issuer != "mercurectl" || c.ClientID != "mercurectl" || c.Subject != "mercurectl" {
 					t.Errorf("claims = %+v", c)
 				}
-				if len(c.Publish) != 1 || c.Publish[0].Type != token.MatchURLPattern || len(c.Subscribe) != 1 || c.Subscribe[0].Type != token.MatchExact {
+				if len(c.Publish) != 1 || c.Publish[0].Type != match.TypeURLPattern || len(c.Subscribe) != 1 || c.Subscribe[0].Type != match.TypeExact {
 					t.Errorf("selectors: publish %+v subscribe %+v", c.Publish, c.Subscribe)
 				}
 			},

@@ -51,7 +51,7 @@ $ if mercurectl token verify --key "$KEY" "$TOKEN"; then echo valid; fi`,
 			if opts.Key == "@-" && opts.Token == "@-" {
 				return usageErrorf("token verify: the key and the token cannot both be read from stdin")
 			}
-			alg, err := canonicalAlg(opts.Alg)
+			alg, err := token.CanonicalAlg(opts.Alg)
 			if err != nil {
 				return usageErrorf("token verify: --alg: %w", err)
 			}

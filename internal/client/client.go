@@ -23,8 +23,8 @@ import (
 	"time"
 )
 
-// HubPath is the path of a Mercure hub (PROTOCOL.md item 4); a hub URL given
-// with an empty path gets it.
+// HubPath is the path of a Mercure hub (docs/protocol.md#hub-path); a hub URL
+// given with an empty path gets it.
 const HubPath = "/.well-known/mercure"
 
 // Default reconnection delays (see Options).
@@ -49,7 +49,7 @@ const (
 	ActionSubscribe = "subscribe"
 )
 
-// Cursor values and parameter names (PROTOCOL.md items 41 to 44).
+// Cursor values and parameter names (docs/protocol.md#subscribe-cursors).
 const (
 	// Earliest is the reserved cursor that asks for the whole history.
 	Earliest = "earliest"
@@ -71,7 +71,7 @@ var (
 	ErrRefused = errors.New("hub refused the credentials")
 	// ErrHistoryGap is returned by Replay when the hub reports that the
 	// requested cursor is unknown to it (history truncated or discarded), so
-	// updates may have been lost (PROTOCOL.md item 46).
+	// updates may have been lost (docs/protocol.md#subscribe-cursors).
 	ErrHistoryGap = errors.New("history gap")
 	// ErrInvalidRequest wraps errors in what the caller asked for (bad hub
 	// URL, no topic, a selector the protocol cannot express): usage errors.
@@ -97,7 +97,7 @@ type HTTPError struct {
 	// Body is the start of the response body (at most 1 KiB), trimmed.
 	Body string
 	// Challenge is the WWW-Authenticate header, if any (draft-08 hubs
-	// explain token errors there, PROTOCOL.md item 39).
+	// explain token errors there, docs/protocol.md#error-replies).
 	Challenge string
 }
 
@@ -138,7 +138,7 @@ type Protocol int
 
 const (
 	// ProtocolAuto detects the generation: draft-08 when the hub serves
-	// RFC 9728 metadata, draft-07 otherwise (PROTOCOL.md items 5 and 6).
+	// RFC 9728 metadata, draft-07 otherwise (docs/protocol.md#metadata).
 	ProtocolAuto Protocol = iota
 	// Protocol07 is draft-dunglas-mercure-07 (0.x hubs).
 	Protocol07

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/sse"
 )
 
@@ -96,7 +97,7 @@ func TestParseProtocol(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 5 and 6.
+// docs/protocol.md#metadata.
 func TestProtocolDetection(t *testing.T) {
 	t.Parallel()
 	t.Run("metadata served: draft-08", func(t *testing.T) {
@@ -176,19 +177,19 @@ func TestResolveSelectors(t *testing.T) {
 		wantErr error
 	}{
 		{"07 sends everything as topic", Protocol07,
-			[]Selector{{Value: "*"}, {Value: "https://e.x/books/{id}"}, {Value: "/b/:id", MatchType: MatchURLPattern}, {Value: "x", MatchType: MatchTemplate}},
+			[]Selector{{Value: "*"}, {Value: "https://e.x/books/{id}"}, {Value: "/b/:id", MatchType: match.TypeURLPattern}, {Value: "x", MatchType: match.TypeTemplate}},
 			[]string{"topic=*", "topic=https://e.x/books/{id}", "topic=/b/:id", "topic=x"}, nil},
 		{"08 auto", Protocol08,
 			[]Selector{{Value: "*"}, {Value: "https://e.x/books/1"}, {Value: "https://e.x/books/:id"}, {Value: "/a/*"}, {Value: "urn:isbn:1"}},
 			[]string{"match=*", "match=https://e.x/books/1", "match_urlpattern=https://e.x/books/:id", "match_urlpattern=/a/*", "match=urn:isbn:1"}, nil},
 		{"08 forced types", Protocol08,
-			[]Selector{{Value: "/b/:id", MatchType: MatchExact}, {Value: "/b/1", MatchType: MatchURLPattern}, {Value: "*", MatchType: MatchURLPattern}, {Value: "/b/{x}", MatchType: MatchExact}},
+			[]Selector{{Value: "/b/:id", MatchType: match.TypeExact}, {Value: "/b/1", MatchType: match.TypeURLPattern}, {Value: "*", MatchType: match.TypeURLPattern}, {Value: "/b/{x}", MatchType: match.TypeExact}},
 			[]string{"match=/b/:id", "match_urlpattern=/b/1", "match=*", "match=/b/{x}"}, nil},
 		{"08 URL pattern groups are not templates", Protocol08,
 			[]Selector{{Value: "/books/:id{/}?"}},
 			[]string{"match_urlpattern=/books/:id{/}?"}, nil},
 		{"08 template auto", Protocol08, []Selector{{Value: "https://e.x/books/{id}"}}, nil, ErrTemplateSelector},
-		{"08 template forced", Protocol08, []Selector{{Value: "/b", MatchType: MatchTemplate}}, nil, ErrTemplateSelector},
+		{"08 template forced", Protocol08, []Selector{{Value: "/b", MatchType: match.TypeTemplate}}, nil, ErrTemplateSelector},
 		{"empty", Protocol08, []Selector{{Value: ""}}, nil, ErrInvalidRequest},
 		{"none", Protocol07, nil, nil, ErrInvalidRequest},
 		{"unknown type", Protocol08, []Selector{{Value: "a", MatchType: "regexp"}}, nil, ErrInvalidRequest},
@@ -213,7 +214,7 @@ func TestResolveSelectors(t *testing.T) {
 			switch {
 			case tt.proto == Protocol07:
 				name = "topic"
-			case s.MatchType == MatchURLPattern:
+			case s.MatchType == match.TypeURLPattern:
 				name = "match_urlpattern"
 			}
 			if !slices.Contains(q[name], s.Value) {
@@ -248,7 +249,7 @@ func TestTemplateErrorSuggestsPattern(t *testing.T) {
 }
 
 // Subscriptions send the selectors and cursor of the generation in use
-// (PROTOCOL.md items 8, 9 and 41).
+// (docs/protocol.md#subscribe-topic, #subscribe-match and #subscribe-cursors).
 func TestSubscribeRequestShape(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -405,7 +406,7 @@ func TestPublishTokenFunc(t *testing.T) {
 		}
 		wantProto, wantType := Protocol07, MatchAuto
 		if metadata {
-			wantProto, wantType = Protocol08, MatchExact // publish topics are always exact
+			wantProto, wantType = Protocol08, match.TypeExact // publish topics are always exact
 		}
 		if len(got) != 1 || got[0].Protocol != wantProto || got[0].Action != ActionPublish ||
 			!slices.Equal(got[0].Selectors, Selectors(wantType, "/b/:x", "a")) || (got[0].Metadata != nil) != metadata {
@@ -569,8 +570,8 @@ func runSubscribe(tb testing.TB, ctx context.Context, c *Client, r SubscribeRequ
 	}
 }
 
-// PROTOCOL.md item 41: reconnections carry Last-Event-ID; with the hub's
-// history, nothing is lost or duplicated.
+// docs/protocol.md#subscribe-cursors: reconnections carry Last-Event-ID; with
+// the hub's history, nothing is lost or duplicated.
 func TestSubscribeReconnectResumes(t *testing.T) {
 	t.Parallel()
 	for _, abort := range []bool{false, true} {

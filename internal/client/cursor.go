@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // cursorProbeTimeout bounds the request for the hub's current cursor, which
@@ -14,14 +16,15 @@ import (
 const cursorProbeTimeout = 5 * time.Second
 
 // SubscriptionsPath is the path of the subscriptions API under the hub path
-// (PROTOCOL.md item 55).
+// (docs/protocol.md#subscriptions-api).
 const SubscriptionsPath = "/subscriptions"
 
-// HubCursor asks the hub's subscriptions API (PROTOCOL.md items 47, 58, 59)
-// for its current cursor: the id of the newest update it holds, or Earliest
-// when it holds none. ok is false when the hub does not expose it (the
-// feature is off, the token does not grant it, or the answer has no
-// cursor); only the end of ctx is an error.
+// HubCursor asks the hub's subscriptions API
+// (docs/protocol.md#subscriptions-api-cursor and
+// #subscriptions-api-documents) for its current cursor: the id of the newest
+// update it holds, or Earliest when it holds none. ok is false when the hub
+// does not expose it (the feature is off, the token does not grant it, or the
+// answer has no cursor); only the end of ctx is an error.
 //
 // The cursor is read from the `last-event-id` parameter of the `Link`
 // header with rel="mercure" (draft-08), else from the `lastEventID` member
@@ -40,7 +43,7 @@ func (c *Client) HubCursor(ctx context.Context) (cursor string, ok bool, err err
 	// The API authorises the request's path, taken as a topic.
 	sel := Selector{Value: u.Path}
 	if proto == Protocol08 {
-		sel.MatchType = MatchExact
+		sel.MatchType = match.TypeExact
 	}
 	tok, err := c.bearer(ctx, proto, ActionSubscribe, []Selector{sel})
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 // MetadataPathPrefix is inserted between a hub's host and path to find its
-// RFC 9728 protected-resource metadata (PROTOCOL.md item 5).
+// RFC 9728 protected-resource metadata (docs/protocol.md#metadata).
 const MetadataPathPrefix = "/.well-known/oauth-protected-resource"
 
 // metadataTimeout bounds the metadata request.
@@ -57,7 +57,7 @@ func (c *Client) MetadataURL() string {
 // hub's metadata (nil when it serves none, or when draft-07 was forced).
 // With ProtocolAuto the hub is asked once, and the answer cached: a 200 JSON
 // document with a "resource" means draft-08, anything else (404, another
-// status, not JSON) draft-07 (PROTOCOL.md item 6). Only an unreachable hub
+// status, not JSON) draft-07 (docs/protocol.md#metadata). Only an unreachable hub
 // or the end of ctx is an error.
 func (c *Client) Protocol(ctx context.Context) (Protocol, *Metadata, error) {
 	c.mu.Lock()

@@ -8,18 +8,20 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // maxIDSize bounds the publish response (the update id) read.
 const maxIDSize = 64 << 10
 
-// PublishRequest is an update to publish (PROTOCOL.md item 19).
+// PublishRequest is an update to publish (docs/protocol.md#publish-fields).
 type PublishRequest struct {
 	// Topics holds the canonical topic first, then alternates. Required.
 	Topics []string
 	// Data is the update's content, sent as is.
 	Data string
-	// Private sends `private=on` (PROTOCOL.md item 22).
+	// Private sends `private=on` (docs/protocol.md#private-updates).
 	Private bool
 	// ID asks for this update id ("" lets the hub generate one).
 	ID string
@@ -30,9 +32,10 @@ type PublishRequest struct {
 }
 
 // Publish posts an update and returns the id the hub assigned (the response
-// body, with surrounding white space trimmed; PROTOCOL.md item 28). Any 2xx
-// status is success, as draft-07 allows. A 401 or 403 is an *HTTPError
-// matching ErrRefused; other statuses are *HTTPError too.
+// body, with surrounding white space trimmed;
+// docs/protocol.md#publish-reply). Any 2xx status is success, as draft-07
+// allows. A 401 or 403 is an *HTTPError matching ErrRefused; other statuses
+// are *HTTPError too.
 //
 // The token is Options.Token, or one from Options.TokenFunc for exactly the
 // topics of the request (detecting the protocol first, to get its format).
@@ -69,7 +72,7 @@ func (c *Client) Publish(ctx context.Context, r PublishRequest) (string, error) 
 		}
 		mt := MatchAuto
 		if proto == Protocol08 {
-			mt = MatchExact
+			mt = match.TypeExact
 		}
 		if tok, err = c.bearer(ctx, proto, ActionPublish, Selectors(mt, r.Topics...)); err != nil {
 			return "", err

@@ -112,11 +112,11 @@ type ReplayResult struct {
 //     that pauses longer than r.Idle within the burst ends it early;
 //   - when the hub closes the stream.
 //
-// The hub's cursor header (PROTOCOL.md item 44) is compared with r.From: if
-// the hub does not hold From (it answers another id, or Earliest), updates
-// may have been lost and Replay returns an error wrapping ErrHistoryGap
-// before reading anything, unless r.AllowGap. Connection errors are the
-// same as Subscribe's; Replay does not reconnect.
+// The hub's cursor header (docs/protocol.md#subscribe-cursors) is compared
+// with r.From: if the hub does not hold From (it answers another id, or
+// Earliest), updates may have been lost and Replay returns an error wrapping
+// ErrHistoryGap before reading anything, unless r.AllowGap. Connection errors
+// are the same as Subscribe's; Replay does not reconnect.
 func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error) {
 	res := ReplayResult{LastEventID: r.From}
 	if r.From == "" {

@@ -124,7 +124,7 @@ func TestReplayIdleRestartsOnTraffic(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 44 and 46: an unknown cursor is a gap.
+// docs/protocol.md#subscribe-cursors: an unknown cursor is a gap.
 func TestReplayGap(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -8,27 +8,22 @@ import (
 
 	"github.com/yosida95/uritemplate/v3"
 
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
-// Match types of a Selector.
-const (
-	// MatchAuto ("") lets the client choose (see Selector).
-	MatchAuto = ""
-	// MatchExact is a byte-for-byte topic (draft-08 `match=`).
-	MatchExact = token.MatchExact
-	// MatchURLPattern is a WHATWG URL pattern (draft-08 `match_urlpattern=`).
-	MatchURLPattern = token.MatchURLPattern
-	// MatchTemplate is a draft-07 URI template (RFC 6570).
-	MatchTemplate = "template"
-)
+// MatchAuto ("") is the match type of a Selector that lets the client choose
+// (see Selector). The others are those of package match: match.TypeExact
+// (draft-08 `match=`), match.TypeURLPattern (`match_urlpattern=`) and
+// match.TypeTemplate (a draft-07 URI template).
+const MatchAuto = ""
 
 // Selector is a topic selector to subscribe to.
 //
 // In draft-07 every selector is sent as `topic=` whatever its MatchType (the
 // hub decides: "*", exact string or URI template). In draft-08, "*" is sent
-// as `match=*`; MatchExact as `match=`; MatchURLPattern as
-// `match_urlpattern=`; MatchTemplate is an error; and MatchAuto sends a
+// as `match=*`; match.TypeExact as `match=`; match.TypeURLPattern as
+// `match_urlpattern=`; match.TypeTemplate is an error; and MatchAuto sends a
 // selector with a path segment starting with ':' or '*' as a URL pattern
 // (token.GuessMatchType), a URI template ("/books/{id}") as an error that
 // suggests the URL-pattern form, and anything else as an exact topic.
@@ -47,7 +42,7 @@ func Selectors(matchType string, values ...string) []Selector {
 }
 
 // resolveSelectors validates sels for proto and returns them with the match
-// type that will be sent: "" in draft-07, MatchExact or MatchURLPattern in
+// type that will be sent: "" in draft-07, match.TypeExact or match.TypeURLPattern in
 // draft-08.
 func resolveSelectors(proto Protocol, sels []Selector) ([]Selector, error) {
 	if len(sels) == 0 {
@@ -59,7 +54,7 @@ func resolveSelectors(proto Protocol, sels []Selector) ([]Selector, error) {
 			return nil, fmt.Errorf("%w: empty topic selector", ErrInvalidRequest)
 		}
 		switch s.MatchType {
-		case MatchAuto, MatchExact, MatchURLPattern, MatchTemplate:
+		case MatchAuto, match.TypeExact, match.TypeURLPattern, match.TypeTemplate:
 		default:
 			return nil, fmt.Errorf("%w: unknown match type %q (want exact, urlpattern or template)", ErrInvalidRequest, s.MatchType)
 		}
@@ -70,12 +65,12 @@ func resolveSelectors(proto Protocol, sels []Selector) ([]Selector, error) {
 		mt := s.MatchType
 		switch {
 		case s.Value == "*":
-			mt = MatchExact
-		case mt == MatchTemplate:
+			mt = match.TypeExact
+		case mt == match.TypeTemplate:
 			return nil, templateError(s.Value)
 		case mt == MatchAuto:
 			mt = token.GuessMatchType(s.Value)
-			if mt == MatchExact && isTemplate(s.Value) {
+			if mt == match.TypeExact && isTemplate(s.Value) {
 				return nil, templateError(s.Value)
 			}
 		}
@@ -85,13 +80,13 @@ func resolveSelectors(proto Protocol, sels []Selector) ([]Selector, error) {
 }
 
 // selectorParams adds the subscription parameters of resolved selectors
-// (PROTOCOL.md items 8 and 9).
+// (docs/protocol.md#subscribe-topic and #subscribe-match).
 func selectorParams(q url.Values, proto Protocol, sels []Selector) {
 	for _, s := range sels {
 		switch {
 		case proto == Protocol07:
 			q.Add("topic", s.Value)
-		case s.MatchType == MatchURLPattern:
+		case s.MatchType == match.TypeURLPattern:
 			q.Add("match_urlpattern", s.Value)
 		default:
 			q.Add("match", s.Value)

@@ -67,9 +67,9 @@ type ConnInfo struct {
 	// the first connection, the Last-Event-ID header on the others.
 	RequestCursor string
 	// ResponseCursor is the hub's cursor header (`Last-Event-ID` in draft-07,
-	// `Mercure-Last-Event-ID` in draft-08, PROTOCOL.md item 44): the id of
-	// the update just before the first one replayed, or Earliest. Valid when
-	// HasResponseCursor.
+	// `Mercure-Last-Event-ID` in draft-08, docs/protocol.md#subscribe-cursors):
+	// the id of the update just before the first one replayed, or Earliest.
+	// Valid when HasResponseCursor.
 	ResponseCursor    string
 	HasResponseCursor bool
 	// ReplayMarker reports that the hub promised to mark the end of the
@@ -78,10 +78,10 @@ type ConnInfo struct {
 }
 
 // Gap reports whether the hub's cursor shows that it does not hold the
-// requested one (PROTOCOL.md item 46): history was truncated, discarded or
-// never kept, so updates may have been missed. Reference hubs 1.x answer
-// Earliest for an unknown id, 0.x hubs the newest id they know; both differ
-// from the request.
+// requested one (docs/protocol.md#subscribe-cursors): history was truncated,
+// discarded or never kept, so updates may have been missed. Reference hubs
+// 1.x answer Earliest for an unknown id, 0.x hubs the newest id they know;
+// both differ from the request.
 func (ci ConnInfo) Gap() bool {
 	return ci.RequestCursor != "" && ci.RequestCursor != Earliest &&
 		ci.HasResponseCursor && ci.ResponseCursor != ci.RequestCursor
@@ -91,17 +91,17 @@ func (ci ConnInfo) Gap() bool {
 // ctx ends (returning ctx.Err()), a callback stops it, or, without
 // r.Reconnect, the stream ends.
 //
-// If the first connection fails, Subscribe returns at once: an error
-// wrapping ErrUnreachable, an *HTTPError (ErrRefused for 401 and 403),
+// If the first connection fails, Subscribe returns at once: an error wrapping
+// ErrUnreachable, an *HTTPError (ErrRefused for 401 and 403),
 // ErrNotEventStream, or ErrInvalidRequest for selectors the protocol cannot
 // express. Once connected, with r.Reconnect, it reconnects after network
 // errors, 5xx/429 answers and clean ends of the stream (a hub restart, the
 // hub's connection lifetime), waiting a capped exponential backoff with
-// jitter: delays in [d/2, d] with d = base·2^attempt, where base is the
-// hub's `retry` when it sent one (else Options.ReconnectDelay), capped at
-// Options.MaxReconnectDelay. Each reconnection sends the Last-Event-ID
-// header with the last event id received (PROTOCOL.md item 41), so that the
-// hub resumes with no duplicate and no loss when it keeps history. A
+// jitter: delays in [d/2, d] with d = base·2^attempt, where base is the hub's
+// `retry` when it sent one (else Options.ReconnectDelay), capped at
+// Options.MaxReconnectDelay. Each reconnection sends the Last-Event-ID header
+// with the last event id received (docs/protocol.md#subscribe-cursors), so
+// that the hub resumes with no duplicate and no loss when it keeps history. A
 // reconnection refused with 401 or 403 ends Subscribe with that error.
 func (c *Client) Subscribe(ctx context.Context, r SubscribeRequest) error {
 	s, err := c.newSubscription(ctx, r)

@@ -27,7 +27,7 @@ type Memory struct {
 	ids map[string]uint64 // id -> earliest retained Seq with that id
 	// dups holds, for ids appended more than once, the later retained Seqs in
 	// order, so that evicting the earliest one leaves the next findable
-	// (PROTOCOL.md item 45).
+	// (docs/protocol.md#duplicate-ids).
 	dups map[string][]uint64
 	seq  uint64
 }

@@ -10,13 +10,13 @@ import (
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
-// Token presentation (PROTOCOL.md items 32, 33).
+// Token presentation (docs/protocol.md#token-presentation).
 const (
 	cookie07    = "mercureAuthorization"
 	cookie08    = "__Secure-mercure_access_token"
 	queryAuth07 = "authorization"
 	// minHeaderLen is the shortest Authorization header that can hold
-	// "Bearer " and a JWS (Ref 1.0 answers 400 below it).
+	// "Bearer " and a JWS (the reference 1.0 hub answers 400 below it).
 	minHeaderLen = 7 + 41
 )
 
@@ -91,7 +91,8 @@ func (noKeyError) Error() string { return "this hub has no key for this kind of 
 
 var errNoKey = noKeyError{}
 
-// genOf is the reply generation of a verified token (PROTOCOL.md introduction).
+// genOf is the reply generation of a verified token
+// (docs/protocol.md#generations).
 func genOf(c *token.Claims) generation {
 	if c != nil && c.Format == token.FormatAccessToken {
 		return gen08
@@ -121,7 +122,7 @@ func (h *Hub) resourceID(r *http.Request) string {
 }
 
 // hubURL is the absolute hub URL for this request, the base against which
-// draft-08 relative topics and patterns resolve (PROTOCOL.md item 10).
+// draft-08 relative topics and patterns resolve (docs/protocol.md#matching-08).
 func (h *Hub) hubURL(r *http.Request) *url.URL {
 	if h.cfg.ResourceIdentifier != "" {
 		if u, err := url.Parse(h.cfg.ResourceIdentifier); err == nil && u.IsAbs() {
@@ -138,7 +139,7 @@ func (h *Hub) metadataURL(r *http.Request) string {
 }
 
 // checkCSRF applies the publish-origin check to a request authorised by
-// cookie (PROTOCOL.md item 31): Origin, else Referer, must be allowed, and a
+// cookie (docs/protocol.md#csrf): Origin, else Referer, must be allowed, and a
 // request with neither is refused.
 func (h *Hub) checkCSRF(r *http.Request) error {
 	o := r.Header.Get("Origin")

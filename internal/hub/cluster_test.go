@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
-	redisstore "github.com/mercurectl/mercurectl/internal/history/redis"
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 	"github.com/mercurectl/mercurectl/internal/sse"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
@@ -265,8 +265,9 @@ func (n *clusterNode) replayAll(tb testing.TB, query, tok string) []string {
 
 // An update published on any node reaches the subscribers of every node, in
 // both protocol generations, with every field intact; private updates only
-// reach authorised subscribers, wherever they are connected (PROTOCOL.md
-// items 12, 21, 22, 37).
+// reach authorised subscribers, wherever they are connected
+// (docs/protocol.md#event-stream, #alternate-topics, #private-updates and
+// #private-delivery).
 func TestClusterFanOut(t *testing.T) {
 	t.Parallel()
 	_, nodes := newTestCluster(t, 3, nil)
@@ -321,7 +322,7 @@ func TestClusterFanOut(t *testing.T) {
 
 // A Last-Event-ID issued by any node replays exactly on every other node:
 // the updates after it and nothing else, then the end-of-replay marker, then
-// live updates from any node (PROTOCOL.md items 41-44).
+// live updates from any node (docs/protocol.md#subscribe-cursors).
 func TestClusterReplayFromAnyNode(t *testing.T) {
 	t.Parallel()
 	_, nodes := newTestCluster(t, 3, nil)
@@ -783,7 +784,7 @@ func TestClusterRedisRestartUnderLoad(t *testing.T) {
 // listener on one node sees the subscriptions opened and closed on another,
 // also when that node shuts down gracefully. The subscriptions API answers
 // for the node that serves it (its registry is local), but its cursor is a
-// cluster-wide Last-Event-ID (PROTOCOL.md items 48-60).
+// cluster-wide Last-Event-ID (docs/protocol.md#active-subscriptions).
 func TestClusterSubscriptionEvents(t *testing.T) {
 	t.Parallel()
 	_, nodes := newTestCluster(t, 2, subscriptionsOn)

@@ -62,10 +62,10 @@ type Config struct {
 	MaxBodySize int64
 	// QueueSize is the per-subscriber queue bound.
 	QueueSize int
-	// Draft08Only switches the legacy generation off (PROTOCOL.md, "a strict
-	// flag"): `topic=` subscriptions get 400 with a hint, legacy
-	// `mercure`-claim tokens are refused as invalid, and the draft-07 token
-	// sources (the `authorization` query parameter and the
+	// Draft08Only switches the legacy generation off
+	// (docs/protocol.md#draft-08-only): `topic=` subscriptions get 400 with a
+	// hint, legacy `mercure`-claim tokens are refused as invalid, and the
+	// draft-07 token sources (the `authorization` query parameter and the
 	// mercureAuthorization cookie) are ignored.
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.

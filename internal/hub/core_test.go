@@ -11,8 +11,9 @@ import (
 	"github.com/mercurectl/mercurectl/internal/sse"
 )
 
-// PROTOCOL.md items 12, 14, 21, 28: a draft-07 subscriber receives what a
-// legacy publisher sends, with every SSE field, on any of its topics.
+// docs/protocol.md#event-stream, #alternate-topics and #publish-reply: a
+// draft-07 subscriber receives what a legacy publisher sends, with every SSE
+// field, on any of its topics.
 func TestPublishSubscribe07(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
@@ -40,8 +41,9 @@ func TestPublishSubscribe07(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 9, 10, 21, 23, 28: draft-08 with URL patterns and
-// generated urn:uuid ids.
+// docs/protocol.md#subscribe-match, #matching-08, #alternate-topics,
+// #publish-id and #publish-reply: draft-08 with URL patterns and generated
+// urn:uuid ids.
 func TestPublishSubscribe08(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
@@ -59,7 +61,8 @@ func TestPublishSubscribe08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 22, 37: private updates reach only authorised subscribers.
+// docs/protocol.md#private-updates and #private-delivery: private updates
+// reach only authorised subscribers.
 func TestPrivateUpdates(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Anonymous = true })
@@ -82,7 +85,7 @@ func TestPrivateUpdates(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 41-44, and the in-band end-of-replay marker.
+// docs/protocol.md#subscribe-cursors, and the in-band end-of-replay marker.
 func TestReplayFromCursor(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
@@ -125,7 +128,7 @@ func TestReplayFromCursor(t *testing.T) {
 	}
 }
 
-// The ordering guarantee (PROTOCOL.md introduction) and no gap, no
+// The ordering guarantee (docs/protocol.md#ordering) and no gap, no
 // duplicate between replay and live, under concurrent publishing.
 func TestReplayThenLiveNoGapNoDuplicate(t *testing.T) {
 	t.Parallel()

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// PROTOCOL.md introduction ("a strict flag may switch the legacy generation
-// off") and item 9 ("`topic=` outside compat mode → 400 with a hint to use
-// `match`"): with Draft08Only, draft-07 requests and tokens are refused.
+// With Draft08Only, draft-07 requests and tokens are refused
+// (docs/protocol.md#draft-08-only): `topic=` gets 400 with a hint to use
+// `match`, legacy tokens are invalid, and the draft-07 token sources are not
+// read.
 func TestDraft08Only(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Draft08Only = true; c.Anonymous = true })

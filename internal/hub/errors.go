@@ -8,7 +8,7 @@ import (
 )
 
 // generation is the protocol generation a request speaks, which decides the
-// shape of the reply (PROTOCOL.md, introduction).
+// shape of the reply (docs/protocol.md#generations).
 type generation uint8
 
 const (
@@ -58,8 +58,9 @@ func safeReason(err error) string {
 }
 
 // writeError sends err as a plain-text reply in the shape of generation g.
-// Draft-07 and Ref 0.x send plain statuses without WWW-Authenticate; CSRF
-// and malformed-auth failures are 401 there (PROTOCOL.md items 31, 39).
+// Draft-07 and the reference 0.x hub send plain statuses without WWW-Authenticate; CSRF and
+// malformed-auth failures are 401 there (docs/protocol.md#csrf and
+// #error-replies).
 func (h *Hub) writeError(w http.ResponseWriter, r *http.Request, g generation, err error) {
 	var he *httpError
 	if !errors.As(err, &he) {

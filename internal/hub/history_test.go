@@ -5,7 +5,8 @@ package hub
 // updates that arrive meanwhile following with no gap and no duplicate, one
 // reconnection that replays tens of thousands of updates to a slow reader
 // (through the hub's resync from the store), replay right after a restart,
-// unknown and evicted cursors, and retention (PROTOCOL.md items 41-46).
+// unknown and evicted cursors, and retention
+// (docs/protocol.md#subscribe-cursors).
 
 import (
 	"bufio"
@@ -426,11 +427,12 @@ func filterLive(live [][]liveUpdate, keep func(topic string, private bool) bool)
 	return out
 }
 
-// Issue 3 item 2, PROTOCOL.md items 41, 42, 44: a history of 120,000 updates
-// replays from an old and from a recent cursor, exactly and in order, with
-// the replay-done comment right after the replayed updates; the live updates
-// published while the replay streams follow, with no gap and no duplicate.
-// Routing and authorization apply to the replay as to live updates.
+// Issue 3 item 2, docs/protocol.md#subscribe-cursors and #private-delivery: a
+// history of 120,000 updates replays from an old and from a recent cursor,
+// exactly and in order, with the replay-done comment right after the replayed
+// updates; the live updates published while the replay streams follow, with
+// no gap and no duplicate. Routing and authorization apply to the replay as
+// to live updates.
 func TestHistoryLargeReplay(t *testing.T) {
 	t.Parallel()
 	const n = 120_000
@@ -644,7 +646,7 @@ func TestHistoryReplayAfterRestart(t *testing.T) {
 	}
 }
 
-// Issue 3 items 1, 2 and 4, PROTOCOL.md items 43, 44, 46: with retention of
+// Issue 3 items 1, 2 and 4, docs/protocol.md#subscribe-cursors: with retention of
 // 100 updates (--history-size), on the bolt and the memory store alike, the
 // history stays at 100 updates (Len, mercure_history_updates, what replays);
 // an evicted or unknown cursor answers the response cursor "earliest" and

@@ -22,7 +22,8 @@ import (
 // ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
 var ErrInvalidConfig = errors.New("invalid hub configuration")
 
-// methodQuery is the safe method with a body that draft-08 allows (item 7).
+// methodQuery is the safe method with a body that draft-08 allows
+// (docs/protocol.md#subscribe-methods).
 const methodQuery = "QUERY"
 
 // matchCacheSize bounds the memo of (selector, topic) matches.
@@ -210,7 +211,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cors adds CORS headers for allowed origins and answers preflight
-// requests (PROTOCOL.md item 17). It reports whether the request was answered.
+// requests (docs/protocol.md#cors). It reports whether the request was answered.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if len(h.cfg.CORSOrigins) == 0 {
 		return false
@@ -255,13 +256,14 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // servesMetadata reports whether the hub serves RFC 9728 metadata: only
-// when it has keys (PROTOCOL.md item 5).
+// when it has keys (docs/protocol.md#metadata).
 func (h *Hub) servesMetadata() bool {
 	return h.cfg.PublisherVerifier != nil || h.cfg.SubscriberVerifier != nil
 }
 
-// serveMetadata serves the RFC 9728 protected-resource metadata (PROTOCOL.md
-// item 5). A hub without keys (purely anonymous) serves none.
+// serveMetadata serves the RFC 9728 protected-resource metadata
+// (docs/protocol.md#metadata). A hub without keys (purely anonymous) serves
+// none.
 func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	if !h.servesMetadata() {
 		http.NotFound(w, r)
@@ -277,7 +279,7 @@ func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		"authorization_details_types_supported": []string{token.DetailType},
 		"bearer_methods_supported":              []string{"header"},
 		"mercure_cookie":                        cookie08,
-		"mercure_matcher_types_supported":       []string{token.MatchExact, token.MatchURLPattern},
+		"mercure_matcher_types_supported":       []string{match.TypeExact, match.TypeURLPattern},
 		"mercure_subscriptions":                 h.cfg.Subscriptions,
 	}
 	w.Header().Set("Content-Type", "application/json")

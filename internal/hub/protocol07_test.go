@@ -27,8 +27,8 @@ func confLegacy(tb testing.TB, mercure any, extra map[string]any) string {
 	return confSign(tb, "HS256", map[string]any{"typ": "JWT"}, claims, testKey)
 }
 
-// PROTOCOL.md item 4: the hub is served at /.well-known/mercure only.
-func TestItem04HubPath(t *testing.T) {
+// docs/protocol.md#hub-path: the hub is served at /.well-known/mercure only.
+func TestHubServedOnlyAtWellKnownPath(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := legacyToken(t, []string{"*"}, []string{"*"})
@@ -55,9 +55,9 @@ func TestItem04HubPath(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 8: draft-07 selectors are repeated `topic=` parameters;
-// none → 400; at most 1000.
-func TestItem08TopicParameters(t *testing.T) {
+// docs/protocol.md#subscribe-topic: draft-07 selectors are repeated `topic=`
+// parameters; none → 400; at most 1000.
+func TestTopicParametersSelectDraft07(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	hdr := bearer(legacyToken(t, []string{"*"}, []string{"*"}))
@@ -89,10 +89,10 @@ func TestItem08TopicParameters(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 11: "*" matches every topic, a string matches itself (so
-// a URI template matches its own text), a template matches what it expands
-// to, and nothing else matches.
-func TestItem11SelectorMatching07(t *testing.T) {
+// docs/protocol.md#matching-07: "*" matches every topic, a string matches
+// itself (so a URI template matches its own text), a template matches what it
+// expands to, and nothing else matches.
+func TestDraft07SelectorMatching(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	hdr := bearer(legacyToken(t, nil, []string{"*"}))
@@ -128,10 +128,10 @@ func TestItem11SelectorMatching07(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 23, draft-07: like Ref 0.x, only CR, LF and NUL are
-// refused in an id (besides the leading "#" and "earliest" of every
-// generation); other characters pass and reach the wire unchanged.
-func TestItem23IDRules07(t *testing.T) {
+// docs/protocol.md#publish-id, draft-07: like the reference 0.x hub, only CR,
+// LF and NUL are refused in an id (besides the leading "#" and "earliest" of
+// every generation); other characters pass and reach the wire unchanged.
+func TestDraft07IDRefusesOnlyLineBreaksAndNUL(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := legacyToken(t, []string{"*"}, []string{"*"})
@@ -157,9 +157,9 @@ func TestItem23IDRules07(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 24, draft-07: CR, LF and NUL are refused in a type;
+// docs/protocol.md#publish-type, draft-07: CR, LF and NUL are refused in a type;
 // "mercure" is only reserved in draft-08.
-func TestItem24TypeRules07(t *testing.T) {
+func TestDraft07TypeRules(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := legacyToken(t, []string{"*"}, []string{"*"})
@@ -179,10 +179,10 @@ func TestItem24TypeRules07(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 26, draft-07: like Ref 0.x, a topic containing
-// "/.well-known/mercure" anywhere gets 403; other topics, "*" included, are
-// not checked (that is draft-08's stricter rule).
-func TestItem26ReservedTopics07(t *testing.T) {
+// docs/protocol.md#publish-topics, draft-07: like the reference 0.x hub, a
+// topic containing "/.well-known/mercure" anywhere gets 403; other topics,
+// "*" included, are not checked (that is draft-08's stricter rule).
+func TestDraft07ReservedTopicIs403(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := legacyToken(t, []string{"*"}, []string{"*"})
@@ -202,9 +202,9 @@ func TestItem26ReservedTopics07(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 27 is draft-08 only: a draft-07 publisher's data is not
-// checked for UTF-8 and reaches the wire byte for byte.
-func TestItem27DataUnchecked07(t *testing.T) {
+// docs/protocol.md#publish-data is draft-08 only: a draft-07 publisher's data
+// is not checked for UTF-8 and reaches the wire byte for byte.
+func TestDraft07DataPassesByteForByte(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := legacyToken(t, []string{"*"}, []string{"*"})
@@ -214,10 +214,10 @@ func TestItem27DataUnchecked07(t *testing.T) {
 	s.waitFor(t, "id: bin\ndata: \xff\xfex\xc3\n\n")
 }
 
-// PROTOCOL.md items 32 and 33, draft-07: the cookie mercureAuthorization and
-// the `authorization` query parameter; the header beats the query, which
-// beats the cookie.
-func TestItem32TokenPresentation07(t *testing.T) {
+// docs/protocol.md#token-presentation, draft-07: the cookie
+// mercureAuthorization and the `authorization` query parameter; the header
+// beats the query, which beats the cookie.
+func TestDraft07TokenSources(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	good := legacyToken(t, []string{"*"}, []string{"*"})
@@ -251,8 +251,8 @@ func TestItem32TokenPresentation07(t *testing.T) {
 	confStatus(t, "publish with the query parameter", resp, body, http.StatusOK)
 }
 
-// PROTOCOL.md item 36: the `mercure` claim of legacy tokens.
-func TestItem36LegacyClaims(t *testing.T) {
+// docs/protocol.md#legacy-tokens: the `mercure` claim of legacy tokens.
+func TestLegacyMercureClaim(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	many := make([]string, 1001)
@@ -301,10 +301,11 @@ func TestItem36LegacyClaims(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 39 and 40, draft-07: errors are plain statuses without
-// WWW-Authenticate; a hub that allows anonymous subscribers still refuses an
-// invalid token, and anonymous subscribers get public updates only.
-func TestItem40AnonymousAndErrors07(t *testing.T) {
+// docs/protocol.md#error-replies and #anonymous-subscribers, draft-07: errors
+// are plain statuses without WWW-Authenticate; a hub that allows anonymous
+// subscribers still refuses an invalid token, and anonymous subscribers get
+// public updates only.
+func TestDraft07ErrorsAndAnonymousSubscribers(t *testing.T) {
 	t.Parallel()
 	closed := newTestHub(t, nil)
 	resp, body := confDo(t, closed, http.MethodGet, "topic=t", nil, "")

@@ -42,11 +42,11 @@ func confMetadata(tb testing.TB, th *testHub, method string) (*http.Response, ma
 	return resp, doc
 }
 
-// PROTOCOL.md items 5 and 39: RFC 9728 metadata at
+// docs/protocol.md#metadata and #error-replies: RFC 9728 metadata at
 // /.well-known/oauth-protected-resource/.well-known/mercure, with `resource`
 // and the optional members; the challenges point at it; a purely anonymous
 // hub serves none.
-func TestItem05Metadata(t *testing.T) {
+func TestProtectedResourceMetadata(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Subscriptions = true })
 	resp, doc := confMetadata(t, th, http.MethodGet)
@@ -131,9 +131,10 @@ func mustJSON(tb testing.TB, v any) string {
 	return string(b)
 }
 
-// PROTOCOL.md item 39: resource_metadata is built from the request's own
-// origin (and the audience with it) unless the resource is pinned.
-func TestItem39ResourceMetadataFollowsTheRequest(t *testing.T) {
+// docs/protocol.md#error-replies: resource_metadata is built from the
+// request's own origin (and the audience with it) unless the resource is
+// pinned.
+func TestResourceMetadataFollowsTheRequest(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	req := confRequest(t, t.Context(), th, http.MethodGet, "match=t", nil, "")
@@ -156,8 +157,8 @@ func TestItem39ResourceMetadataFollowsTheRequest(t *testing.T) {
 	confStatus(t, "audience of the request's origin", resp, "", http.StatusOK)
 }
 
-// PROTOCOL.md item 9: draft-08 matcher parameters and their limits.
-func TestItem09MatcherParameters(t *testing.T) {
+// docs/protocol.md#subscribe-match: draft-08 matcher parameters and their limits.
+func TestMatcherParameters(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	hdr := bearer(th.accessToken(t, nil, []string{"*"}))
@@ -223,11 +224,11 @@ func TestItem09MatcherParameters(t *testing.T) {
 	confStatus(t, "invalid pattern without a token", resp, body, http.StatusUnauthorized)
 }
 
-// PROTOCOL.md item 10: exact is a byte comparison without normalisation or
-// resolution; URL patterns follow the standard without ignoreCase; relative
-// patterns and topics resolve against the hub URL; "*" matches everything
-// whatever the type.
-func TestItem10Matching08(t *testing.T) {
+// docs/protocol.md#matching-08: exact is a byte comparison without
+// normalisation or resolution; URL patterns follow the standard without
+// ignoreCase; relative patterns and topics resolve against the hub URL; "*"
+// matches everything whatever the type.
+func TestDraft08Matching(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	hdr := bearer(th.accessToken(t, nil, []string{"*"}))
@@ -283,9 +284,9 @@ func TestItem10Matching08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 23, draft-08: besides "#" and "earliest", an id must not
-// contain C0, DEL, C1 or Cf characters (nor invalid UTF-8).
-func TestItem23IDRules08(t *testing.T) {
+// docs/protocol.md#publish-id, draft-08: besides "#" and "earliest", an id
+// must not contain C0, DEL, C1 or Cf characters (nor invalid UTF-8).
+func TestDraft08IDRefusesControlAndFormatCharacters(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, nil)
@@ -301,10 +302,10 @@ func TestItem23IDRules08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 24, draft-08: a type without control or Cf characters,
-// and never "mercure" (compared case-sensitively: "Mercure" passes, the
-// hub's reading of the rule).
-func TestItem24TypeRules08(t *testing.T) {
+// docs/protocol.md#publish-type, draft-08: a type without control or Cf
+// characters, and never "mercure" (compared case-sensitively: "Mercure"
+// passes, the hub's reading of the rule).
+func TestDraft08TypeRules(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -325,11 +326,11 @@ func TestItem24TypeRules08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 26, draft-08: topics are UTF-8 without control or Cf
-// characters, "*" is not a topic, and the hub's own namespace (after
+// docs/protocol.md#publish-topics, draft-08: topics are UTF-8 without control
+// or Cf characters, "*" is not a topic, and the hub's own namespace (after
 // resolution, dot-segment removal and decoding of unreserved characters) is
 // reserved: all 400, for canonical and alternate topics alike.
-func TestItem26Topics08(t *testing.T) {
+func TestDraft08TopicRulesAndReservedNamespace(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -362,8 +363,8 @@ func TestItem26Topics08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 27: draft-08 data must be valid UTF-8.
-func TestItem27DataUTF8(t *testing.T) {
+// docs/protocol.md#publish-data: draft-08 data must be valid UTF-8.
+func TestDraft08DataMustBeUTF8(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -381,10 +382,11 @@ func TestItem27DataUTF8(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 32 and 40, draft-08: the __Secure-mercure_access_token
-// cookie; no query parameter and no draft-07 cookie; without any token and
-// anonymous off, a 401 with the bare challenge.
-func TestItem32TokenPresentation08(t *testing.T) {
+// docs/protocol.md#token-presentation and #anonymous-subscribers, draft-08:
+// the __Secure-mercure_access_token cookie; no query parameter and no
+// draft-07 cookie; without any token and anonymous off, a 401 with the bare
+// challenge.
+func TestDraft08TokenSources(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, nil, []string{"*"})
@@ -408,8 +410,9 @@ func TestItem32TokenPresentation08(t *testing.T) {
 	}
 }
 
-// confInvalidAccessTokens are access tokens that a hub must refuse with
-// 401 invalid_token (PROTOCOL.md items 34 and 35), keyed by what is wrong.
+// confInvalidAccessTokens are access tokens that a hub must refuse with 401
+// invalid_token (docs/protocol.md#access-tokens and #authorization-details),
+// keyed by what is wrong.
 func confInvalidAccessTokens(tb testing.TB, th *testHub) map[string]string {
 	tb.Helper()
 	all := []string{"publish", "subscribe"}
@@ -481,10 +484,11 @@ func confInvalidAccessTokens(tb testing.TB, th *testHub) map[string]string {
 	}
 }
 
-// PROTOCOL.md items 34, 35, 39 and 40: every access-token failure is 401
-// with `Bearer error="invalid_token", resource_metadata="…"`, for
-// subscribers (anonymous allowed or not) and publishers.
-func TestItem34AccessTokenValidation(t *testing.T) {
+// docs/protocol.md#access-tokens, #authorization-details, #error-replies and
+// #anonymous-subscribers: every access-token failure is 401 with `Bearer
+// error="invalid_token", resource_metadata="…"`, for subscribers (anonymous
+// allowed or not) and publishers.
+func TestInvalidAccessTokensAre401(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Anonymous = true })
 	closed := newTestHub(t, nil)
@@ -508,8 +512,9 @@ func TestItem34AccessTokenValidation(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 34 and 35: what valid access tokens may look like.
-func TestItem34ValidAccessTokens(t *testing.T) {
+// docs/protocol.md#access-tokens and #authorization-details: what valid
+// access tokens may look like.
+func TestValidAccessTokenShapes(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	all := []string{"publish", "subscribe"}
@@ -554,9 +559,9 @@ func hundredTopics() []any {
 	return out
 }
 
-// PROTOCOL.md item 34: with trusted issuers configured, `iss` must equal
-// one of them exactly.
-func TestItem34Issuers(t *testing.T) {
+// docs/protocol.md#access-tokens: with trusted issuers configured, `iss` must
+// equal one of them exactly.
+func TestTrustedIssuersMatchExactly(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) {
 		v, err := token.NewVerifier(token.VerifierConfig{Key: testKey, Issuers: []string{"https://issuer.example"}})
@@ -586,10 +591,10 @@ func TestItem34Issuers(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 35: grants from authorization_details: actions, exact by
-// default (case-sensitive types), URL patterns, and unknown actions that
-// grant nothing.
-func TestItem35Grants(t *testing.T) {
+// docs/protocol.md#authorization-details: grants from authorization_details:
+// actions, exact by default (case-sensitive types), URL patterns, and unknown
+// actions that grant nothing.
+func TestAuthorizationDetailsGrants(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := func(details ...any) string { return confAccess(t, confAccessClaims(th, details...)) }
@@ -631,10 +636,10 @@ func TestItem35Grants(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 40: a hub that allows anonymous subscribers never
-// downgrades an invalid token to anonymous; without a token the subscriber
-// gets public updates only.
-func TestItem40Anonymous08(t *testing.T) {
+// docs/protocol.md#anonymous-subscribers: a hub that allows anonymous
+// subscribers never downgrades an invalid token to anonymous; without a token
+// the subscriber gets public updates only.
+func TestInvalidTokenIsNeverAnonymous(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Anonymous = true })
 	for name, tok := range map[string]string{
@@ -662,9 +667,9 @@ func TestItem40Anonymous08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 39: the challenge of each error class; 400s other than
-// a malformed token presentation carry none.
-func TestItem39Challenges08(t *testing.T) {
+// docs/protocol.md#error-replies: the challenge of each error class; 400s
+// other than a malformed token presentation carry none.
+func TestDraft08Challenges(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"a"}, []string{"*"})
@@ -694,9 +699,9 @@ func TestItem39Challenges08(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 45 with retention: the earliest *retained* duplicate
-// wins once the first one is evicted.
-func TestItem45DuplicateIDsAfterEviction(t *testing.T) {
+// docs/protocol.md#duplicate-ids with retention: the earliest *retained*
+// duplicate wins once the first one is evicted.
+func TestDuplicateIDResolvesToEarliestRetained(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Store = history.NewMemory(history.Retention{MaxUpdates: 3}, nil) })
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})

@@ -1,7 +1,7 @@
 package hub
 
 // Protocol conformance tests shared by both generations, over real HTTP.
-// Each test names the PROTOCOL.md item it checks. The helpers here (prefixed
+// Each test cites the docs/protocol.md section it checks. The helpers here (prefixed
 // "conf") serve protocol07_test.go, protocol08_test.go, interop_test.go and
 // fuzz_test.go too.
 
@@ -360,9 +360,10 @@ var confGens = []confGen{
 	},
 }
 
-// PROTOCOL.md item 7: HEAD answers like a subscription but registers
-// nothing; methods other than GET, HEAD, POST, QUERY and OPTIONS get 405.
-func TestItem07HeadAndOtherMethods(t *testing.T) {
+// docs/protocol.md#subscribe-methods: HEAD answers like a subscription but
+// registers nothing; methods other than GET, HEAD, POST, QUERY and OPTIONS
+// get 405.
+func TestHeadAndOtherMethods(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, nil, []string{"*"})
@@ -399,10 +400,10 @@ func TestItem07HeadAndOtherMethods(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 7 and 41: QUERY carries a form body that is unioned with
-// the query; for the cursor the query beats the body and the Last-Event-ID
-// header beats both. GET bodies are not read.
-func TestItem07QueryMethodUnionsBodyAndQuery(t *testing.T) {
+// docs/protocol.md#subscribe-methods and #subscribe-cursors: QUERY carries a
+// form body that is unioned with the query; for the cursor the query beats
+// the body and the Last-Event-ID header beats both. GET bodies are not read.
+func TestQueryMethodUnionsBodyAndQuery(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -459,8 +460,9 @@ func TestItem07QueryMethodUnionsBodyAndQuery(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 7 and 29: a QUERY body above the body cap gets 413.
-func TestItem07QueryBodyTooLarge(t *testing.T) {
+// docs/protocol.md#subscribe-methods and #publish-limits: a QUERY body above
+// the body cap gets 413.
+func TestQueryBodyTooLarge(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.MaxBodySize = 64 })
 	tok := th.accessToken(t, nil, []string{"*"})
@@ -470,9 +472,9 @@ func TestItem07QueryBodyTooLarge(t *testing.T) {
 	confStatus(t, "QUERY with a body at the cap", resp, body, http.StatusOK)
 }
 
-// PROTOCOL.md item 12: updates go out as text/event-stream with every SSE
-// field, for both generations.
-func TestItem12EventStreamWithEveryField(t *testing.T) {
+// docs/protocol.md#event-stream: updates go out as text/event-stream with
+// every SSE field, for both generations.
+func TestEventStreamCarriesEveryField(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -491,9 +493,10 @@ func TestItem12EventStreamWithEveryField(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 13: data is one `data:` line per input line, split on
-// CR, LF and CRLF, blank lines and indentation kept; checked on the wire.
-func TestItem13DataSplitOnTheWire(t *testing.T) {
+// docs/protocol.md#event-stream: data is one `data:` line per input line,
+// split on CR, LF and CRLF, blank lines and indentation kept; checked on the
+// wire.
+func TestDataSplitIntoLinesOnTheWire(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -530,9 +533,9 @@ func TestItem13DataSplitOnTheWire(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 14: every event carries an id, and the fields come in
-// the order event, retry, id, data.
-func TestItem14FieldOrderOnTheWire(t *testing.T) {
+// docs/protocol.md#event-stream: every event carries an id, and the fields
+// come in the order event, retry, id, data.
+func TestFieldOrderOnTheWire(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -554,10 +557,10 @@ func TestItem14FieldOrderOnTheWire(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 15: ":\n" right after the headers, then a comment line
+// docs/protocol.md#heartbeats: ":\n" right after the headers, then a comment line
 // every heartbeat while idle; an update resets the timer; Heartbeat < 0
 // disables them.
-func TestItem15Heartbeats(t *testing.T) {
+func TestHeartbeats(t *testing.T) {
 	t.Parallel()
 	t.Run("flush comment with the default heartbeat", func(t *testing.T) {
 		t.Parallel()
@@ -614,10 +617,10 @@ func TestItem15Heartbeats(t *testing.T) {
 	})
 }
 
-// PROTOCOL.md item 17: CORS. Preflight 204 with the allowed methods and
+// docs/protocol.md#cors: CORS. Preflight 204 with the allowed methods and
 // headers; "*" without credentials; named origins (and wildcards) echoed
 // with credentials; other origins get no CORS headers.
-func TestItem17CORS(t *testing.T) {
+func TestCORS(t *testing.T) {
 	t.Parallel()
 	preflight := func(t *testing.T, th *testHub, origin string) *http.Response {
 		t.Helper()
@@ -742,7 +745,8 @@ func TestItem17CORS(t *testing.T) {
 	})
 }
 
-// confSecurityHeaders are sent on every response (PROTOCOL.md item 18).
+// confSecurityHeaders are sent on every response
+// (docs/protocol.md#response-headers).
 var confSecurityHeaders = map[string]string{
 	"X-Frame-Options":         "DENY",
 	"X-Content-Type-Options":  "nosniff",
@@ -750,9 +754,9 @@ var confSecurityHeaders = map[string]string{
 	"Content-Security-Policy": "default-src 'self'",
 }
 
-// PROTOCOL.md item 18: the headers of a subscription, and the security
-// headers on every response.
-func TestItem18ResponseHeaders(t *testing.T) {
+// docs/protocol.md#response-headers: the headers of a subscription, and the
+// security headers on every response.
+func TestResponseHeaders(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -806,9 +810,9 @@ func TestItem18ResponseHeaders(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 19: topic is repeatable (the first is canonical), the
-// other fields are optional, and unknown fields are ignored.
-func TestItem19PublishFields(t *testing.T) {
+// docs/protocol.md#publish-fields: topic is repeatable (the first is
+// canonical), the other fields are optional, and unknown fields are ignored.
+func TestPublishFields(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -833,9 +837,9 @@ func TestItem19PublishFields(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 20: a missing topic is 400, but authorization is checked
-// first, so without a token the answer is 401.
-func TestItem20MissingTopic(t *testing.T) {
+// docs/protocol.md#publish-fields: a missing topic is 400, but authorization
+// is checked first, so without a token the answer is 401.
+func TestMissingTopicAfterAuthorization(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	resp, body := confPublishRaw(t, th, nil, "data=x")
@@ -856,9 +860,9 @@ func TestItem20MissingTopic(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 21: an update goes to subscribers of any of its topics,
-// once, whichever topic matched.
-func TestItem21AlternateTopics(t *testing.T) {
+// docs/protocol.md#alternate-topics: an update goes to subscribers of any of
+// its topics, once, whichever topic matched.
+func TestAlternateTopicsDeliverOnce(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -884,9 +888,9 @@ func TestItem21AlternateTopics(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 22: the presence of `private`, whatever its value, makes
-// an update private.
-func TestItem22PrivateByPresence(t *testing.T) {
+// docs/protocol.md#private-updates: the presence of `private`, whatever its
+// value, makes an update private.
+func TestPrivateByPresence(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Anonymous = true })
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -912,10 +916,10 @@ func TestItem22PrivateByPresence(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 23, both generations: an id starting with "#" is refused;
-// without an id the hub generates urn:uuid: + a UUIDv7; client ids are
-// honoured.
-func TestItem23IDRulesCommon(t *testing.T) {
+// docs/protocol.md#publish-id, both generations: an id starting with "#" is
+// refused; without an id the hub generates urn:uuid: + a UUIDv7; client ids
+// are honoured.
+func TestGeneratedAndClientIDs(t *testing.T) {
 	t.Parallel()
 	uuid7 := regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	for _, g := range confGens {
@@ -954,8 +958,8 @@ func TestItem23IDRulesCommon(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 25: retry is ASCII digits only.
-func TestItem25Retry(t *testing.T) {
+// docs/protocol.md#publish-retry: retry is ASCII digits only.
+func TestRetryDigitsOnly(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -983,9 +987,9 @@ func TestItem25Retry(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 28: success is 200 text/plain; charset=utf-8 with the id
-// as the whole body.
-func TestItem28PublishReply(t *testing.T) {
+// docs/protocol.md#publish-reply: success is 200 text/plain; charset=utf-8
+// with the id as the whole body.
+func TestPublishReplyIsTheID(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -1009,9 +1013,9 @@ func TestItem28PublishReply(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 29: a body above the cap gets 413 (1 MiB by default);
-// more than 1000 topics gets 400.
-func TestItem29SizeLimits(t *testing.T) {
+// docs/protocol.md#publish-limits: a body above the cap gets 413 (1 MiB by
+// default); more than 1000 topics gets 400.
+func TestPublishSizeLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("configured cap", func(t *testing.T) {
 		t.Parallel()
@@ -1052,11 +1056,12 @@ func TestItem29SizeLimits(t *testing.T) {
 	})
 }
 
-// PROTOCOL.md item 30: every topic must be granted; otherwise 403 (with
-// insufficient_scope for draft-08), no dispatch and nothing in history.
-// Draft-07: the hub answers 403 as the spec says (Ref 0.x sends 401), and
-// has no "compat mode" letting public updates through to ungranted topics.
-func TestItem30UnauthorisedTopic(t *testing.T) {
+// docs/protocol.md#publish-authorization: every topic must be granted;
+// otherwise 403 (with insufficient_scope for draft-08), no dispatch and
+// nothing in history. Draft-07: the hub answers 403 as the spec says (the reference 0.x hub
+// sends 401), and has no "compat mode" letting public updates through to
+// ungranted topics.
+func TestUngrantedTopicIs403AndNotDispatched(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -1103,12 +1108,12 @@ func TestItem30UnauthorisedTopic(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 31: a publish authorised by the cookie needs an allowed
+// docs/protocol.md#csrf: a publish authorised by the cookie needs an allowed
 // Origin, else an allowed Referer; neither → [08] 400 invalid_request,
 // [07] 401. Allowed origins accept "*" and "*" wildcards. A token from the
 // header is not subject to the check, and a subscription (a safe method)
 // never is.
-func TestItem31CSRF(t *testing.T) {
+func TestCookiePublishCSRF(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) {
 		c.PublishOrigins = []string{"https://app.example", "https://*.example.org"}
@@ -1192,11 +1197,11 @@ func TestItem31CSRF(t *testing.T) {
 	confStatus(t, "no publish origins", resp, body, http.StatusUnauthorized)
 }
 
-// PROTOCOL.md items 32 and 33: the Authorization header wins and the rest is
-// then ignored; two headers, a header too short to hold a JWS or another
-// scheme are malformed: 400 invalid_request ([07] subscriptions: a plain
-// 401, the hub's choice, as errors there never carry a challenge).
-func TestItem33HeaderPrecedenceAndMalformedHeaders(t *testing.T) {
+// docs/protocol.md#token-presentation: the Authorization header wins and the
+// rest is then ignored; two headers, a header too short to hold a JWS or
+// another scheme are malformed: 400 invalid_request ([07] subscriptions: a
+// plain 401, the hub's choice, as errors there never carry a challenge).
+func TestHeaderPrecedenceAndMalformedHeaders(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	for _, g := range confGens {
@@ -1249,13 +1254,14 @@ func TestItem33HeaderPrecedenceAndMalformedHeaders(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md items 37 and 63: a private update reaches a subscriber only
-// when a subscribe grant matches one of its topics, canonical or alternate
-// (the audience is the union over all topics); the subscription's own
-// matchers never widen access; public updates ignore the token; anonymous
-// subscribers get public updates only. Item 42: a replay applies the same
-// checks to the current token.
-func TestItem37PrivateDelivery(t *testing.T) {
+// docs/protocol.md#private-delivery and #privacy: a private update reaches a
+// subscriber only when a subscribe grant matches one of its topics, canonical
+// or alternate (the audience is the union over all topics); the
+// subscription's own matchers never widen access; public updates ignore the
+// token; anonymous subscribers get public updates only.
+// docs/protocol.md#private-delivery: a replay applies the same checks to the
+// current token.
+func TestPrivateDelivery(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -1317,10 +1323,10 @@ func confExpiry(tb testing.TB, raw string) time.Time {
 	return time.Unix(c.Exp, 0)
 }
 
-// PROTOCOL.md item 38: a subscription whose token expires is closed no
+// docs/protocol.md#token-expiry: a subscription whose token expires is closed no
 // later than exp, and reconnecting with the expired token is refused.
 // The write timeout bounds every connection ([08] maximum lifetime).
-func TestItem38TokenExpiryClosesTheStream(t *testing.T) {
+func TestTokenExpiryClosesTheStream(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -1370,10 +1376,10 @@ func TestItem38TokenExpiryClosesTheStream(t *testing.T) {
 	})
 }
 
-// PROTOCOL.md items 41, 43 and 44: the query cursor, the Last-Event-ID
+// docs/protocol.md#subscribe-cursors: the query cursor, the Last-Event-ID
 // header winning over it, "earliest", unknown and evicted ids, the empty
 // cursor, and the response cursor header of each generation.
-func TestItem44Cursors(t *testing.T) {
+func TestCursors(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -1430,7 +1436,7 @@ func TestItem44Cursors(t *testing.T) {
 			check("header alone", open(g.query("t"), "c0"), "c0", ids[1:])
 			check("newest id", open(g.query("t")+"&"+g.cursor+"=c2", "-"), "c2", nil)
 			check("earliest", open(g.query("t")+"&"+g.cursor+"=earliest", "-"), "earliest", ids)
-			// An unknown id: "earliest", and (the hub's choice, where Ref 1.0
+			// An unknown id: "earliest", and (the hub's choice, where the reference 1.0 hub
 			// replays nothing) everything retained is replayed, so that a
 			// client whose cursor was lost misses nothing.
 			check("unknown", open(g.query("t")+"&"+g.cursor+"=nope", "-"), "earliest", ids)
@@ -1453,8 +1459,8 @@ func TestItem44Cursors(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 44: an id evicted from history is unknown.
-func TestItem44EvictedCursor(t *testing.T) {
+// docs/protocol.md#subscribe-cursors: an id evicted from history is unknown.
+func TestEvictedCursorAnswersEarliest(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Store = history.NewMemory(history.Retention{MaxUpdates: 2}, nil) })
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})
@@ -1470,9 +1476,9 @@ func TestItem44EvictedCursor(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 45: a duplicated id resolves to its earliest entry, and
-// everything after it is replayed.
-func TestItem45DuplicateIDs(t *testing.T) {
+// docs/protocol.md#duplicate-ids: a duplicated id resolves to its earliest
+// entry, and everything after it is replayed.
+func TestDuplicateIDResolvesToEarliest(t *testing.T) {
 	t.Parallel()
 	for _, g := range confGens {
 		t.Run(g.name, func(t *testing.T) {
@@ -1585,7 +1591,7 @@ func TestShutdownEndsStreamsAndLetsPublishesFinish(t *testing.T) {
 	}
 }
 
-// The ordering guarantee (PROTOCOL.md introduction): once a publish got its
+// The ordering guarantee (docs/protocol.md#ordering): once a publish got its
 // 200, every connected matching subscriber already has the update, so an
 // update acknowledged before another publish starts is received first, by
 // every subscriber, whatever the topics and publishers involved.
@@ -1657,9 +1663,9 @@ func TestOrderingFollowsAcknowledgements(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 61: the hub is not involved in encryption: a JWE in
+// docs/protocol.md#encryption: the hub is not involved in encryption: a JWE in
 // `data` passes through byte for byte.
-func TestItem61EncryptedDataPassesThrough(t *testing.T) {
+func TestEncryptedDataPassesThrough(t *testing.T) {
 	t.Parallel()
 	const jwe = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0." +
 		"OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe." +
@@ -1675,10 +1681,10 @@ func TestItem61EncryptedDataPassesThrough(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 62: like Ref, the hub accepts tokens over plain HTTP (every
-// test here does), and it never sets a cookie itself: cookies are the
-// application's to issue.
-func TestItem62NoCookiesIssued(t *testing.T) {
+// docs/protocol.md#tls-and-cookies: like the reference hub, the hub accepts
+// tokens over plain HTTP (every test here does), and it never sets a cookie
+// itself: cookies are the application's to issue.
+func TestHubSetsNoCookies(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, nil)
 	tok := th.accessToken(t, []string{"*"}, []string{"*"})

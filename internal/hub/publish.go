@@ -14,19 +14,21 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/match"
-	"github.com/mercurectl/mercurectl/internal/token"
+	"github.com/mercurectl/mercurectl/internal/sse"
 )
 
-// maxPublishTopics caps the topics of one update (PROTOCOL.md item 29:
-// Ref answers 400, not 413, above 1000).
+// maxPublishTopics caps the topics of one update
+// (docs/protocol.md#publish-limits: the reference hub answers 400, not 413,
+// above 1000).
 const maxPublishTopics = 1000
 
-// maxTopicLength caps one topic (PROTOCOL.md item 29: field lengths SHOULD
-// be capped, 413 when exceeded). Matching costs grow with topic length, so
-// an uncapped topic would let one publisher slow down every pattern subscriber.
+// maxTopicLength caps one topic (docs/protocol.md#publish-limits: field
+// lengths SHOULD be capped, 413 when exceeded). Matching costs grow with
+// topic length, so an uncapped topic would let one publisher slow down every
+// pattern subscriber.
 const maxTopicLength = 4096
 
-// servePublish handles POST on the hub path (PROTOCOL.md items 19-31).
+// servePublish handles POST on the hub path (docs/protocol.md#publication).
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	g := genUnknown
@@ -49,7 +51,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 	default:
 	}
 	// Authorization first: without a token the answer is 401, not 400
-	// (PROTOCOL.md item 20).
+	// (docs/protocol.md#publish-fields).
 	p, err := extractToken(r, h.tokenGen(genUnknown))
 	if err != nil {
 		return "", err
@@ -110,8 +112,8 @@ func granted(c *match.Cache, grants []*match.Selector, topic string) bool {
 }
 
 // updateFromForm validates a publish form; nothing malformed gets past it
-// (PROTOCOL.md items 19, 22-27; STYLE.md rule 20: no CR, LF or NUL can reach
-// the SSE encoder).
+// (docs/protocol.md#publication): untrusted input is checked where it
+// enters, so that no CR, LF or NUL can reach the SSE encoder or the history.
 func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Update, error) {
 	u := &history.Update{Topics: f.all("topic")}
 	if len(u.Topics) == 0 {
@@ -131,10 +133,10 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 				return nil, errBadRequest(`"*" is not a valid topic`)
 			case match.HasControlOrFormat(t):
 				return nil, errBadRequest("topic contains a control or format character")
-			case match.ReservedTopic08(t, base):
+			case reservedTopic08(t, base):
 				return nil, errBadRequest("topics under the hub path are reserved")
 			}
-		} else if match.ReservedTopic07(t) {
+		} else if reservedTopic07(t) {
 			return nil, &httpError{status: http.StatusForbidden, msg: "topics under /.well-known/mercure are reserved"}
 		}
 	}
@@ -152,7 +154,7 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 			return nil, errBadRequest(`"earliest" is reserved and cannot be an id`)
 		// An id must survive a UTF-8 round trip: clients send it back as
 		// Last-Event-ID, and a mangled one would look unknown.
-		case match.HasCRLFNUL(id), !utf8.ValidString(id), g == gen08 && match.HasControlOrFormat(id):
+		case !sse.ValidField(id), !utf8.ValidString(id), g == gen08 && match.HasControlOrFormat(id):
 			return nil, errBadRequest(`"id" contains a forbidden character`)
 		}
 		u.ID = id
@@ -162,7 +164,7 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if typ, ok := f.first("type"); ok && typ != "" {
 		switch {
-		case match.HasCRLFNUL(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
+		case !sse.ValidField(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
 			return nil, errBadRequest(`"type" contains a forbidden character`)
 		case g == gen08 && typ == "mercure":
 			return nil, errBadRequest(`"type" "mercure" is reserved`)
@@ -191,7 +193,7 @@ func parseDigits(s string) (uint64, error) {
 }
 
 // newUpdateID generates an update id: urn:uuid: + a time-ordered UUIDv7
-// (PROTOCOL.md item 23).
+// (docs/protocol.md#publish-id).
 func newUpdateID() string {
 	u, err := uuid.NewV7()
 	if err != nil {
@@ -201,7 +203,5 @@ func newUpdateID() string {
 }
 
 // newSubscriberID identifies a connection: urn:uuid: + a random UUIDv4
-// (PROTOCOL.md item 50).
+// (docs/protocol.md#subscription-topics).
 func newSubscriberID() string { return uuid.New().URN() }
-
-var _ = token.MatchExact

@@ -18,7 +18,7 @@ import (
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
-// Subscription limits (PROTOCOL.md items 8 and 9).
+// Subscription limits (docs/protocol.md#subscribe-topic and #subscribe-match).
 const (
 	maxTopics07    = 1000
 	maxMatchers08  = 100
@@ -63,9 +63,9 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 			var typ string
 			switch kv.name {
 			case "match", "match_exact":
-				typ = token.MatchExact
+				typ = match.TypeExact
 			case "match_urlpattern":
-				typ = token.MatchURLPattern
+				typ = match.TypeURLPattern
 			default:
 				return nil, errBadRequest("unsupported matcher parameter %q: use match, match_exact or match_urlpattern", kv.name)
 			}
@@ -127,7 +127,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Connection", "keep-alive")
 	}
 	hd.Set("Pragma", "no-cache")
-	hd.Set("Expire", "0") // sic: what Ref and its clients use
+	hd.Set("Expire", "0") // sic: what the reference hub and its clients use
 	hd.Set("X-Accel-Buffering", "no")
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
@@ -146,7 +146,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.streams.done()
 	}()
 
-	// Resolve the cursor (PROTOCOL.md items 41-45). An unknown or evicted
+	// Resolve the cursor (docs/protocol.md#subscribe-cursors). An unknown or evicted
 	// id replays everything retained, and the response cursor "earliest"
 	// tells the client that its cursor was not found: nothing is skipped
 	// silently.

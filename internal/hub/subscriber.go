@@ -28,7 +28,7 @@ type queued struct {
 // holds no buffers while idle: the queue is empty, write buffers come from a
 // pool, and heartbeats come from the hub's sweeper rather than a timer.
 type subscriber struct {
-	id     string // hub-assigned, unique per connection (PROTOCOL.md item 50)
+	id     string // hub-assigned, unique per connection (docs/protocol.md#subscription-topics)
 	gen    generation
 	claims *token.Claims // nil for an anonymous subscriber
 
@@ -39,7 +39,7 @@ type subscriber struct {
 
 	// subs describes the subscriptions for events and the API, one per
 	// distinct selector; set before registration, only with
-	// Config.Subscriptions (PROTOCOL.md items 48-60).
+	// Config.Subscriptions (docs/protocol.md#active-subscriptions).
 	subs []subscription
 
 	deadline time.Time // zero: none; set before registration, then read-only
@@ -127,7 +127,8 @@ func (s *subscriber) matchesWild(c *match.Cache, u *history.Update) bool {
 }
 
 // authorized reports whether s may receive the private update u: some
-// subscribe grant must match one of its topics (PROTOCOL.md item 37).
+// subscribe grant must match one of its topics
+// (docs/protocol.md#private-delivery).
 func (s *subscriber) authorized(c *match.Cache, u *history.Update) bool {
 	for _, g := range s.grants {
 		for _, t := range u.Topics {
@@ -144,7 +145,7 @@ func (s *subscriber) canSee(c *match.Cache, u *history.Update) bool {
 	return s.matches(c, u) && (!u.Private || s.authorized(c, u))
 }
 
-// encodeUpdate appends the SSE wire form of u (PROTOCOL.md items 13, 14).
+// encodeUpdate appends the SSE wire form of u (docs/protocol.md#event-stream).
 func encodeUpdate(dst []byte, u *history.Update) []byte {
 	return sse.AppendEvent(dst, sse.Event{ID: u.ID, HasID: true, Type: u.Type, Data: u.Data, Retry: u.Retry, HasRetry: u.HasRetry})
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
-// Subscription events and the subscriptions API (PROTOCOL.md items 48-60).
+// Subscription events and the subscriptions API
+// (docs/protocol.md#active-subscriptions).
 //
 // Identity. Every selector of a connection is one subscription. Its topic,
 // which is also its id in the API, is relative to the hub's origin, as the
@@ -29,7 +30,7 @@ import (
 // `/.well-known/mercure/subscriptions{/topic}{/subscriber}` matches it
 // literally, and a draft-08 URL pattern such as
 // `/.well-known/mercure/subscriptions/*` matches it once both resolve
-// against the hub URL (PROTOCOL.md item 10).
+// against the hub URL (docs/protocol.md#matching-08).
 //
 // Generations. A subscription is described in the generation of the request
 // that created it: its events, and the API of that generation, which lists
@@ -41,7 +42,8 @@ const (
 	// subscriptionsPath prefixes every subscription topic and API URL.
 	subscriptionsPath = Path + "/subscriptions"
 	// eventTypeMercure is the SSE type of draft-08 subscription events, which
-	// publishers may not use (PROTOCOL.md items 24 and 52).
+	// publishers may not use (docs/protocol.md#publish-type and
+	// #subscription-events).
 	eventTypeMercure = "mercure"
 	// jsonLDContext is the `@context` of draft-07 documents.
 	jsonLDContext = "https://mercure.rocks/"
@@ -63,8 +65,9 @@ type subscription struct {
 	payload   json.RawMessage // nil when the token carries none for it
 }
 
-// escapeVar percent-encodes one topic variable exactly once, as the
-// reference hub does: query escaping with spaces as %20 (PROTOCOL.md item 49).
+// escapeVar percent-encodes one topic variable exactly once, as the reference
+// hub does: query escaping with spaces as %20
+// (docs/protocol.md#subscription-topics).
 func escapeVar(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
@@ -105,8 +108,9 @@ func (h *Hub) describeSubscriptions(s *subscriber, base *url.URL) []subscription
 }
 
 // detailPayload returns the payload of the first subscribe detail with a
-// topic selector that matches the subscription's own matcher string, taken
-// as a topic; a "*" grant matches every matcher (PROTOCOL.md item 53).
+// topic selector that matches the subscription's own matcher string, taken as
+// a topic; a "*" grant matches every matcher
+// (docs/protocol.md#subscription-payload).
 func detailPayload(details []token.Detail, compiled [][]*match.Selector, matcher string) json.RawMessage {
 	for i, sels := range compiled {
 		for _, g := range sels {
@@ -118,7 +122,8 @@ func detailPayload(details []token.Detail, compiled [][]*match.Selector, matcher
 	return nil
 }
 
-// subscriptionDoc08 is a draft-08 subscription document (PROTOCOL.md item 51).
+// subscriptionDoc08 is a draft-08 subscription document
+// (docs/protocol.md#subscription-events).
 type subscriptionDoc08 struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
@@ -158,7 +163,7 @@ func (sub *subscription) doc07(subscriber string, active bool) subscriptionDoc07
 
 // subscribed is called once s is registered: with Config.Subscriptions it
 // publishes the `active: true` events, which s itself receives when it
-// listens to them (PROTOCOL.md items 48 and 54).
+// listens to them (docs/protocol.md#subscription-events).
 func (h *Hub) subscribed(s *subscriber) {
 	h.metrics.subscribersTotal.Inc()
 	h.announce(s, true)
@@ -194,7 +199,7 @@ func (h *Hub) announce(s *subscriber, active bool) {
 			doc = d
 		}
 		// Indented, as the reference hub does: the event spans several
-		// data lines (PROTOCOL.md item 52).
+		// data lines (docs/protocol.md#subscription-events).
 		data, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			h.log.Error("cannot encode a subscription event", "subscriber", s.id, "error", err)
@@ -218,8 +223,8 @@ type apiEntry struct {
 	sub *subscription
 }
 
-// serveSubscriptionsAPI serves the subscriptions API (PROTOCOL.md items
-// 55-60) when Config.Subscriptions is on.
+// serveSubscriptionsAPI serves the subscriptions API
+// (docs/protocol.md#subscriptions-api) when Config.Subscriptions is on.
 func (h *Hub) serveSubscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	escaped := r.URL.EscapedPath()
 	rest, ok := strings.CutPrefix(escaped, subscriptionsPath)
@@ -255,7 +260,7 @@ func (h *Hub) serveSubscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	var wantType, wantMatch, wantID string
 	filtered := false
 	if g == gen08 {
-		if len(segs) > 0 && segs[0] != token.MatchExact && segs[0] != token.MatchURLPattern {
+		if len(segs) > 0 && segs[0] != match.TypeExact && segs[0] != match.TypeURLPattern {
 			h.writeError(w, r, g, errBadRequest("unknown match type %q", segs[0]))
 			return
 		}
@@ -304,7 +309,7 @@ func (h *Hub) serveSubscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	hd.Add("Vary", "Authorization, Cookie")
 	etag := cursor
 	if g == gen08 {
-		etag = `"` + cursor + `"` // quoted in 1.0, bare in 0.x (PROTOCOL.md item 59)
+		etag = `"` + cursor + `"` // quoted in 1.0, bare in 0.x (docs/protocol.md#subscriptions-api-cursor)
 		hd.Set("Link", `<`+Path+`>; rel="mercure"; last-event-id=`+quoteParam(cursor)+`; type="mercure"; content-type="application/json"`)
 		hd.Set("Content-Type", "application/json")
 	} else {
@@ -358,10 +363,11 @@ func (h *Hub) serveSubscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// authorizeAPI checks the token of an API request and returns the
-// generation to answer in. The token must grant subscribe on the requested
-// URL taken as a topic: draft-08 the escaped path alone, draft-07 (as Ref
-// 0.x) the whole request URI including the query (PROTOCOL.md item 56).
+// authorizeAPI checks the token of an API request and returns the generation
+// to answer in. The token must grant subscribe on the requested URL taken as
+// a topic: draft-08 the escaped path alone, draft-07 (as the reference 0.x hub) the whole
+// request URI including the query
+// (docs/protocol.md#subscriptions-api-authorization).
 func (h *Hub) authorizeAPI(r *http.Request) (generation, error) {
 	p, err := extractToken(r, h.tokenGen(genUnknown))
 	if err != nil {

@@ -87,19 +87,20 @@ type event08 struct {
 }
 
 // nextSubscriptionEvent08 reads one event and checks its draft-08 envelope
-// (PROTOCOL.md items 51, 52): SSE type "mercure", an id, pretty-printed JSON
-// whose id is the event's topic, and exactly the fields of item 51.
+// (docs/protocol.md#subscription-events): SSE type "mercure", an id,
+// pretty-printed JSON whose id is the event's topic, and exactly the
+// documented fields.
 func nextSubscriptionEvent08(tb testing.TB, s *stream) event08 {
 	tb.Helper()
 	ev := s.next(tb)
 	if ev.Type != "mercure" {
-		tb.Fatalf("subscription event type = %q, want mercure (item 52)", ev.Type)
+		tb.Fatalf("subscription event type = %q, want mercure", ev.Type)
 	}
 	if !ev.HasID || ev.ID == "" {
 		tb.Fatalf("subscription event without id: %+v", ev)
 	}
 	if !strings.Contains(ev.Data, "\n") {
-		tb.Errorf("subscription event is on one data line, want pretty-printed JSON (item 52): %q", ev.Data)
+		tb.Errorf("subscription event is on one data line, want pretty-printed JSON: %q", ev.Data)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(ev.Data), &fields); err != nil {
@@ -123,13 +124,15 @@ func nextSubscriptionEvent08(tb testing.TB, s *stream) event08 {
 	return e
 }
 
-// topic08 is the draft-08 subscription topic (PROTOCOL.md item 49).
+// topic08 is the draft-08 subscription topic
+// (docs/protocol.md#subscription-topics).
 func topic08(matchType, match, subscriber string) string {
 	enc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 	return "/.well-known/mercure/subscriptions/" + matchType + "/" + enc(match) + "/" + enc(subscriber)
 }
 
-// checkSubscriberID checks that a subscriber id is hub-assigned urn:uuid: + UUIDv4 (item 50).
+// checkSubscriberID checks that a subscriber id is hub-assigned urn:uuid: +
+// UUIDv4 (docs/protocol.md#subscription-topics).
 func checkSubscriberID(tb testing.TB, id string) {
 	tb.Helper()
 	u, err := uuid.Parse(strings.TrimPrefix(id, "urn:uuid:"))
@@ -158,17 +161,18 @@ func jsonEqual(tb testing.TB, what string, got json.RawMessage, want string) {
 	}
 }
 
-// PROTOCOL.md items 48-52 and 54 in draft-08: one private event per matcher
-// on creation and on termination, with the topic encoding of item 49, the
-// listener's own active:true event first, and nothing for a subscriber that
-// is not authorised.
+// docs/protocol.md#subscription-events in draft-08: one private event per
+// matcher on creation and on termination, with the topic encoding of
+// docs/protocol.md#subscription-topics, the listener's own active:true event
+// first, and nothing for a subscriber that is not authorised.
 func TestSubscriptionEvents08(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, subscriptionsOn)
 	listenTok := th.detailsToken(t, detail([]string{"subscribe"}, `{"role":"listener"}`, [2]string{subsPattern08, "urlpattern"}))
 	l := th.mustSubscribe(t, "match_urlpattern="+url.QueryEscape(subsPattern08), bearer(listenTok))
 
-	// Item 54: the listener is registered before its own announcement.
+	// docs/protocol.md#subscription-events: the listener is registered before
+	// its own announcement.
 	own := nextSubscriptionEvent08(t, l)
 	checkSubscriberID(t, own.Subscriber)
 	if want := topic08("urlpattern", subsPattern08, own.Subscriber); own.ID != want {
@@ -180,15 +184,16 @@ func TestSubscriptionEvents08(t *testing.T) {
 	jsonEqual(t, "own payload", own.Payload, `{"role":"listener"}`)
 
 	// A subscriber that may not see subscription events gets none, not even
-	// its own (item 48: the updates are private).
+	// its own (docs/protocol.md#subscription-events: the updates are private).
 	other := th.mustSubscribe(t, "match_urlpattern="+url.QueryEscape(subsPattern08), bearer(th.accessToken(t, nil, []string{"https://example.com/x"})))
 	otherEv := nextSubscriptionEvent08(t, l)
 	if otherEv.Subscriber == own.Subscriber || !otherEv.Active {
 		t.Fatalf("event for the second listener = %+v", otherEv)
 	}
 
-	// Two matchers, one of them the example of item 49, and one with a
-	// space and a plus sign: each variable is percent-encoded once.
+	// Two matchers, one of them the example of
+	// docs/protocol.md#subscription-topics, and one with a space and a plus
+	// sign: each variable is percent-encoded once.
 	tok := th.accessToken(t, nil, []string{"*"})
 	q := "match_urlpattern=" + url.QueryEscape("https://example.com/:selector") + "&match=" + url.QueryEscape("a b+c")
 	a := th.mustSubscribe(t, q, bearer(tok))
@@ -201,7 +206,7 @@ func TestSubscriptionEvents08(t *testing.T) {
 	}
 	wantFirst := "/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/" + strings.ReplaceAll(url.QueryEscape(aID), "+", "%20")
 	if !strings.HasPrefix(wantFirst, "/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3A") || first.ID != wantFirst {
-		t.Errorf("item 49 example: id = %q, want %q", first.ID, wantFirst)
+		t.Errorf("the documented example: id = %q, want %q", first.ID, wantFirst)
 	}
 	if want := "/.well-known/mercure/subscriptions/exact/a%20b%2Bc/" + url.QueryEscape(aID); second.ID != want {
 		t.Errorf("id = %q, want %q", second.ID, want)
@@ -280,9 +285,9 @@ func nextSubscriptionEvent07(tb testing.TB, s *stream) event07 {
 	return e
 }
 
-// PROTOCOL.md items 48-51, 53 and 54 in draft-07: JSON-LD events on
-// /.well-known/mercure/subscriptions/{topic}/{subscriber}, matched by the
-// URI template grant, with the token's mercure.payload.
+// docs/protocol.md#subscription-events and #subscription-payload in draft-07:
+// JSON-LD events on /.well-known/mercure/subscriptions/{topic}/{subscriber},
+// matched by the URI template grant, with the token's mercure.payload.
 func TestSubscriptionEvents07(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, subscriptionsOn)
@@ -298,7 +303,8 @@ func TestSubscriptionEvents07(t *testing.T) {
 	}
 	jsonEqual(t, "own payload", own.Payload, `"listener"`)
 
-	// mercure.payload is the same for every subscription of the token (item 53).
+	// mercure.payload is the same for every subscription of the token
+	// (docs/protocol.md#subscription-payload).
 	tok := mint(t, token.MintOptions{Subscribe: []string{"*"}, Payload: json.RawMessage(`{"user":"a"}`), TTL: time.Hour})
 	a := th.mustSubscribe(t, "topic="+url.QueryEscape("https://example.com/books/{id}")+"&topic=plain", bearer(tok))
 	e1, e2 := nextSubscriptionEvent07(t, l), nextSubscriptionEvent07(t, l)
@@ -320,9 +326,10 @@ func TestSubscriptionEvents07(t *testing.T) {
 	}
 }
 
-// PROTOCOL.md item 53: the draft-08 payload is that of the first subscribe
-// detail with a topic matching the subscription's own matcher string; a
-// publish-only detail's payload never applies, and "*" matches every matcher.
+// docs/protocol.md#subscription-payload: the draft-08 payload is that of the
+// first subscribe detail with a topic matching the subscription's own matcher
+// string; a publish-only detail's payload never applies, and "*" matches
+// every matcher.
 func TestSubscriptionEventPayload08(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, subscriptionsOn)
@@ -421,8 +428,8 @@ func decode[T any](tb testing.TB, body string) T {
 	return v
 }
 
-// PROTOCOL.md items 55-60 in draft-08: documents, content type, Link and
-// ETag cursor, 304, 404, 400, 401, 403; only the path is authorised.
+// docs/protocol.md#subscriptions-api in draft-08: documents, content type,
+// Link and ETag cursor, 304, 404, 400, 401, 403; only the path is authorised.
 func TestSubscriptionsAPI08(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, subscriptionsOn)
@@ -440,18 +447,18 @@ func TestSubscriptionsAPI08(t *testing.T) {
 		t.Fatalf("GET %s: %d %s", base, resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q (item 57)", ct)
+		t.Errorf("Content-Type = %q", ct)
 	}
 	wantLink := `</.well-known/mercure>; rel="mercure"; last-event-id="cursor-1"; type="mercure"; content-type="application/json"`
 	if got := resp.Header.Get("Link"); got != wantLink {
-		t.Errorf("Link = %q, want %q (item 59)", got, wantLink)
+		t.Errorf("Link = %q, want %q", got, wantLink)
 	}
 	if got := resp.Header.Get("ETag"); got != `"cursor-1"` {
-		t.Errorf("ETag = %q, want quoted cursor (item 59)", got)
+		t.Errorf("ETag = %q, want quoted cursor", got)
 	}
 	coll := decode[collection08](t, body)
 	if coll.ID != base || coll.Type != "subscriptions" || len(coll.Subscriptions) != 2 {
-		t.Fatalf("collection = %+v (item 58)", coll)
+		t.Fatalf("collection = %+v", coll)
 	}
 	aID := coll.Subscriptions[0].Subscriber
 	checkSubscriberID(t, aID)
@@ -467,7 +474,8 @@ func TestSubscriptionsAPI08(t *testing.T) {
 		}
 	}
 
-	// Conditional requests (item 59), also with HEAD.
+	// Conditional requests (docs/protocol.md#subscriptions-api-cursor), also
+	// with HEAD.
 	for _, inm := range []string{`"cursor-1"`, `W/"other", "cursor-1"`, "*"} {
 		resp, body = th.api(t, http.MethodGet, base, http.Header{"Authorization": {"Bearer " + apiTok}, "If-None-Match": {inm}})
 		if resp.StatusCode != http.StatusNotModified || body != "" {
@@ -483,8 +491,9 @@ func TestSubscriptionsAPI08(t *testing.T) {
 		t.Errorf("HEAD: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 
-	// The collection of one selector, and one document (item 55). The
-	// document ids are the paths that address them.
+	// The collection of one selector, and one document
+	// (docs/protocol.md#subscriptions-api). The document ids are the paths that
+	// address them.
 	doc := coll.Subscriptions[1].ID
 	sel := strings.TrimSuffix(doc, "/"+url.QueryEscape(aID))
 	resp, body = th.api(t, http.MethodGet, sel, bearer(apiTok))
@@ -506,15 +515,15 @@ func TestSubscriptionsAPI08(t *testing.T) {
 		status     int
 		challenge  string
 	}{
-		{"unknown subscriber (item 60)", sel + "/" + url.QueryEscape(uuid.New().URN()), bearer(apiTok), 404, ""},
+		{"unknown subscriber", sel + "/" + url.QueryEscape(uuid.New().URN()), bearer(apiTok), 404, ""},
 		{"right subscriber, wrong type", strings.Replace(doc, "/urlpattern/", "/exact/", 1), bearer(apiTok), 404, ""},
-		{"unknown match type (item 60)", base + "/regexp/x", bearer(apiTok), 400, ""},
+		{"unknown match type", base + "/regexp/x", bearer(apiTok), 400, ""},
 		{"unknown match type alone", base + "/regexp", bearer(apiTok), 400, ""},
 		{"too many segments", doc + "/more", bearer(apiTok), 404, ""},
 		{"type without match", base + "/exact", bearer(apiTok), 404, ""},
 		{"not under the API", base + "x", bearer(apiTok), 404, ""},
-		{"no token (item 56)", base, nil, 401, `Bearer resource_metadata="`},
-		{"no grant (item 56)", base, bearer(th.accessToken(t, nil, []string{"https://example.com/a"})), 403, `Bearer error="insufficient_scope"`},
+		{"no token", base, nil, 401, `Bearer resource_metadata="`},
+		{"no grant", base, bearer(th.accessToken(t, nil, []string{"https://example.com/a"})), 403, `Bearer error="insufficient_scope"`},
 		{"collection grant only", doc, bearer(th.accessToken(t, nil, []string{base})), 403, `Bearer error="insufficient_scope"`},
 		{"bad token", base, bearer(apiTok[:len(apiTok)-4] + "AAAA"), 401, `Bearer error="invalid_token"`},
 	} {
@@ -527,7 +536,8 @@ func TestSubscriptionsAPI08(t *testing.T) {
 		}
 	}
 
-	// Draft-08 authorises the path alone (item 56): the query is ignored.
+	// Draft-08 authorises the path alone
+	// (docs/protocol.md#subscriptions-api-authorization): the query is ignored.
 	resp, body = th.api(t, http.MethodGet, base+"?foo=bar", bearer(th.accessToken(t, nil, []string{base})))
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("query ignored: %d %s", resp.StatusCode, body)
@@ -557,9 +567,9 @@ type collection07 struct {
 	Subscriptions []doc07 `json:"subscriptions"`
 }
 
-// PROTOCOL.md items 55-60 in draft-07: JSON-LD, lastEventID, bare ETag, no
-// Link; the whole request URI (query included) is authorised, and a missing
-// grant is a plain 401.
+// docs/protocol.md#subscriptions-api in draft-07: JSON-LD, lastEventID, bare
+// ETag, no Link; the whole request URI (query included) is authorised, and a
+// missing grant is a plain 401.
 func TestSubscriptionsAPI07(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, subscriptionsOn)
@@ -575,17 +585,17 @@ func TestSubscriptionsAPI07(t *testing.T) {
 		t.Fatalf("GET: %d %s", resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/ld+json" {
-		t.Errorf("Content-Type = %q (item 57)", ct)
+		t.Errorf("Content-Type = %q", ct)
 	}
 	if got := resp.Header.Get("ETag"); got != "cursor-7" {
-		t.Errorf("ETag = %q, want the bare cursor (Ref 0.x)", got)
+		t.Errorf("ETag = %q, want the bare cursor (the reference 0.x hub)", got)
 	}
 	if got := resp.Header.Get("Link"); got != "" {
 		t.Errorf("draft-07 reply has a Link header %q", got)
 	}
 	coll := decode[collection07](t, body)
 	if coll.Context != "https://mercure.rocks/" || coll.ID != base || coll.Type != "Subscriptions" || coll.LastEventID != "cursor-7" || len(coll.Subscriptions) != 1 {
-		t.Fatalf("collection = %+v (item 58)", coll)
+		t.Fatalf("collection = %+v", coll)
 	}
 	d := coll.Subscriptions[0]
 	wantID := "/.well-known/mercure/subscriptions/" + url.QueryEscape("https://example.com/books/{id}") + "/" + url.QueryEscape(d.Subscriber)
@@ -628,17 +638,17 @@ func TestSubscriptionsAPI07(t *testing.T) {
 			t.Errorf("%s: draft-07 reply has WWW-Authenticate %q", tc.name, resp.Header.Get("WWW-Authenticate"))
 		}
 	}
-	// With the query granted (Ref 0.x authorises the whole URI), it passes.
+	// With the query granted (the reference 0.x hub authorises the whole URI), it passes.
 	resp, body = th.api(t, http.MethodGet, base+"?x=1", bearer(legacyToken(t, nil, []string{base + "?x=1"})))
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("granted URI with query: %d %s", resp.StatusCode, body)
 	}
 }
 
-// PROTOCOL.md items 47, 54 and 59: a client that lists the subscriptions
-// and then subscribes to subscription events from the list's cursor can
-// follow the set of subscriptions exactly, even while subscriptions come and
-// go concurrently.
+// docs/protocol.md#subscriptions-api-cursor and #subscription-events: a
+// client that lists the subscriptions and then subscribes to subscription
+// events from the list's cursor can follow the set of subscriptions exactly,
+// even while subscriptions come and go concurrently.
 func TestSubscriptionsListThenFollow(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, subscriptionsOn)
@@ -760,8 +770,8 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// A store that refuses the events (item 48) costs a log line, not the
-// subscription.
+// A store that refuses the events (docs/protocol.md#subscription-events)
+// costs a log line, not the subscription.
 func TestSubscriptionEventStoreFailure(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer

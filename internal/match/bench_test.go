@@ -144,15 +144,6 @@ func BenchmarkCacheParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkReservedTopic08 measures the publish-time reserved-namespace check.
-func BenchmarkReservedTopic08(b *testing.B) {
-	hub := mustParse(b, hubURL)
-	b.ReportAllocs()
-	for b.Loop() {
-		benchSink = ReservedTopic08("https://example.com/books/12345", hub)
-	}
-}
-
 // BenchmarkHasControlOrFormat measures the topic validation scan.
 func BenchmarkHasControlOrFormat(b *testing.B) {
 	topic := "https://example.com/livres/été/12345"

@@ -3,9 +3,10 @@
 //
 // Draft-07 selectors (subscription `topic=` parameters and the `mercure`
 // claim of legacy tokens) are "*", an exact string, or an RFC 6570 URI
-// template (PROTOCOL.md item 11). Draft-08 matchers (`match=`,
-// `match_urlpattern=` and the `topics` of authorization details) are "*",
-// an exact string, or a WHATWG URL Pattern (PROTOCOL.md items 10 and 35).
+// template (docs/protocol.md#matching-07). Draft-08 matchers (`match=`,
+// `match_urlpattern=` and the `topics` of authorization details) are "*", an
+// exact string, or a WHATWG URL Pattern (docs/protocol.md#matching-08 and
+// #authorization-details).
 //
 // Every matcher runs in time linear in the topic: URI templates compile to a
 // Go regexp (RE2, no backtracking), and the URL Pattern library compiles each
@@ -32,14 +33,16 @@ import (
 type Kind uint8
 
 const (
-	// KindAny is "*": it matches every topic (PROTOCOL.md items 10 and 11).
+	// KindAny is "*": it matches every topic (docs/protocol.md#matching-08 and
+	// #matching-07).
 	KindAny Kind = iota + 1
 	// KindExact matches only the byte-identical topic.
 	KindExact
 	// KindTemplate is a draft-07 URI template (RFC 6570). It also matches
-	// its own literal string (PROTOCOL.md item 11).
+	// its own literal string (docs/protocol.md#matching-07).
 	KindTemplate
-	// KindURLPattern is a draft-08 WHATWG URL Pattern (PROTOCOL.md item 10).
+	// KindURLPattern is a draft-08 WHATWG URL Pattern
+	// (docs/protocol.md#matching-08).
 	KindURLPattern
 )
 
@@ -60,8 +63,9 @@ func (k Kind) String() string {
 }
 
 // Match types, as they appear in draft-08 requests, tokens and subscription
-// events (PROTOCOL.md items 9, 35 and 49), plus the two draft-07 pseudo-types
-// that MatchType reports.
+// events (docs/protocol.md#subscribe-match, #authorization-details and
+// #subscription-topics), plus the two draft-07 pseudo-types that MatchType
+// reports.
 const (
 	// TypeExact is the draft-08 byte-for-byte matcher type (the default).
 	TypeExact = "exact"
@@ -74,16 +78,17 @@ const (
 )
 
 // MaxPatternLength is the longest draft-08 matcher accepted, in bytes
-// (PROTOCOL.md item 9: a 4097-byte pattern is refused). Draft-07 templates
-// longer than this are treated as exact strings.
+// (docs/protocol.md#subscribe-match: a 4097-byte pattern is refused).
+// Draft-07 templates longer than this are treated as exact strings.
 const MaxPatternLength = 4096
 
-// Complexity caps for URL patterns, so that matching stays cheap (PROTOCOL.md
-// item 10: evaluation MUST be linear-time or bounded). Go regexps run in time
-// linear in the topic, but the URL Pattern library extracts submatches, so the
-// cost per topic byte grows with the number of capture groups times the number
-// of live NFA states: without these caps a 3.6 KB pattern of 600 groups took
-// 1.6 s to match a 1 KiB topic. Patterns beyond the caps are refused with
+// Complexity caps for URL patterns, so that matching stays cheap (draft-08
+// says evaluation MUST be linear-time or bounded;
+// docs/protocol.md#matching-08). Go regexps run in time linear in the topic,
+// but the URL Pattern library extracts submatches, so the cost per topic byte
+// grows with the number of capture groups times the number of live NFA
+// states: without these caps a 3.6 KB pattern of 600 groups took 1.6 s to
+// match a 1 KiB topic. Patterns beyond the caps are refused with
 // ErrInvalidPattern. Legitimate patterns use a handful of groups and tiny
 // regular expressions.
 const (
@@ -100,7 +105,8 @@ const (
 // test them with errors.Is.
 var (
 	// ErrUnknownMatchType is returned for a match type other than "exact",
-	// "urlpattern" or "" (match types are case-sensitive, PROTOCOL.md item 35).
+	// "urlpattern" or "" (match types are case-sensitive,
+	// docs/protocol.md#authorization-details).
 	ErrUnknownMatchType = errors.New("unknown match type")
 	// ErrInvalidPattern is returned for an empty pattern, a pattern with
 	// control or format characters or invalid UTF-8, or a URL pattern that
@@ -139,16 +145,17 @@ type Selector struct {
 }
 
 // Compile07 compiles a draft-07 selector: a subscription `topic=` parameter
-// or a selector granted by a legacy token (PROTOCOL.md items 11 and 36).
+// or a selector granted by a legacy token (docs/protocol.md#matching-07 and
+// #legacy-tokens).
 //
 // "*" gives KindAny. A string that parses as an RFC 6570 URI template with at
 // least one expression gives KindTemplate, which matches the identical string
 // or any string the template matches. Anything else, including an invalid
 // template, gives KindExact. So does a template longer than MaxPatternLength
 // or too large for a regular expression (such as an expression with more than
-// a thousand variables): this bounds the cost of matching (PROTOCOL.md item
-// 10), and Compile07 cannot refuse a selector since it also reads legacy
-// tokens. Compile07 never fails.
+// a thousand variables): this bounds the cost of matching
+// (docs/protocol.md#matching-07), and Compile07 cannot refuse a selector
+// since it also reads legacy tokens. Compile07 never fails.
 func Compile07(s string) *Selector {
 	if s == "*" {
 		return &Selector{kind: KindAny, raw: s, matchType: TypeAny}
@@ -180,8 +187,9 @@ func templateRegexp(s string) (re *regexp.Regexp) {
 	return tmpl.Regexp()
 }
 
-// Compile08 compiles a draft-08 matcher (PROTOCOL.md items 9, 10 and 35).
-// matchType is "exact" or "urlpattern", case-sensitive; "" means "exact".
+// Compile08 compiles a draft-08 matcher (docs/protocol.md#subscribe-match,
+// #matching-08 and #authorization-details). matchType is "exact" or
+// "urlpattern", case-sensitive; "" means "exact".
 //
 // "*" gives KindAny whatever the type. "exact" is a byte comparison with no
 // normalisation and no resolution. "urlpattern" follows the WHATWG URL Pattern
@@ -291,9 +299,9 @@ func (s *Selector) Kind() Kind { return s.kind }
 func (s *Selector) String() string { return s.raw }
 
 // MatchType returns the match type used as `{match_type}` in subscription
-// events (PROTOCOL.md item 49). For draft-08 matchers it is the type the
-// matcher was compiled with ("exact" or "urlpattern", also for "*"). For
-// draft-07 selectors it is "*", "template" or "exact".
+// events (docs/protocol.md#subscription-topics). For draft-08 matchers it is
+// the type the matcher was compiled with ("exact" or "urlpattern", also for
+// "*"). For draft-07 selectors it is "*", "template" or "exact".
 func (s *Selector) MatchType() string { return s.matchType }
 
 // Exact returns the literal topic of a KindExact selector, so that a hub can
@@ -311,7 +319,8 @@ func (s *Selector) Exact() (topic string, ok bool) {
 // Compile08, and a topic that cannot be parsed never matches. So does a topic
 // the WHATWG URL parser would silently alter before matching: one containing
 // control or format characters or invalid UTF-8, or with leading or trailing
-// spaces (draft-08 refuses such topics at publication, PROTOCOL.md item 26).
+// spaces (draft-08 refuses such topics at publication,
+// docs/protocol.md#publish-topics).
 func (s *Selector) Match(topic string) bool {
 	switch s.kind {
 	case KindAny:
@@ -354,7 +363,7 @@ func (s *Selector) baseFor(topic string) string {
 	if s.base == "" {
 		return ""
 	}
-	scheme, rest, ok := splitScheme(topic)
+	scheme, rest, ok := SplitScheme(topic)
 	if !ok {
 		return s.base
 	}
@@ -369,10 +378,10 @@ func (s *Selector) baseFor(topic string) string {
 	return ""
 }
 
-// splitScheme splits a URL's scheme (lower-cased) from the rest, as the
+// SplitScheme splits a URL's scheme (lower-cased) from the rest, as the
 // WHATWG scheme start and scheme states do: an ASCII letter followed by ASCII
 // alphanumerics, "+", "-" or ".", then ":". ok is false when there is none.
-func splitScheme(s string) (scheme, rest string, ok bool) {
+func SplitScheme(s string) (scheme, rest string, ok bool) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {

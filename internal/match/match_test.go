@@ -44,13 +44,13 @@ func TestCompile07Kind(t *testing.T) {
 		kind      Kind
 		matchType string
 	}{
-		{"item 11: star", "*", KindAny, TypeAny},
-		{"item 11: plain IRI", "https://example.com/books/1", KindExact, TypeExact},
-		{"item 11: template", "https://example.com/books/{id}", KindTemplate, TypeTemplate},
-		{"item 11: reserved expansion", "https://example.com/{+path}", KindTemplate, TypeTemplate},
-		{"item 11: invalid template (unclosed)", "https://example.com/books/{id", KindExact, TypeExact},
-		{"item 11: invalid template (empty expression)", "https://example.com/{}", KindExact, TypeExact},
-		{"item 11: invalid template (space)", "a b/{id}", KindExact, TypeExact},
+		{"matching-07: star", "*", KindAny, TypeAny},
+		{"matching-07: plain IRI", "https://example.com/books/1", KindExact, TypeExact},
+		{"matching-07: template", "https://example.com/books/{id}", KindTemplate, TypeTemplate},
+		{"matching-07: reserved expansion", "https://example.com/{+path}", KindTemplate, TypeTemplate},
+		{"matching-07: invalid template (unclosed)", "https://example.com/books/{id", KindExact, TypeExact},
+		{"matching-07: invalid template (empty expression)", "https://example.com/{}", KindExact, TypeExact},
+		{"matching-07: invalid template (space)", "a b/{id}", KindExact, TypeExact},
 		{"star inside a string is not any", "https://example.com/*", KindExact, TypeExact},
 		{"empty", "", KindExact, TypeExact},
 		{"template beyond RE2 limits degrades to exact", manyVarsTemplate, KindExact, TypeExact},
@@ -73,7 +73,7 @@ func TestCompile07Kind(t *testing.T) {
 				t.Errorf("Exact() = %q, %v", lit, ok)
 			}
 			if !s.Match(tt.sel) {
-				t.Errorf("item 11: a selector must match its own literal string")
+				t.Errorf("matching-07: a selector must match its own literal string")
 			}
 		})
 	}
@@ -85,28 +85,28 @@ func TestCompile07Match(t *testing.T) {
 		name, sel, topic string
 		want             bool
 	}{
-		{"item 11: star matches an IRI", "*", "https://example.com/books/1", true},
-		{"item 11: star matches anything", "*", "not a URL at all", true},
-		{"item 11: star matches empty", "*", "", true},
-		{"item 11: identical strings", "https://example.com/books/1", "https://example.com/books/1", true},
-		{"item 11: exact is not a prefix", "https://example.com/books/1", "https://example.com/books/1/x", false},
-		{"item 11: exact is case-sensitive", "https://example.com/books/1", "https://EXAMPLE.com/books/1", false},
-		{"item 11: template matches itself", "https://example.com/books/{id}", "https://example.com/books/{id}", true},
-		{"item 11: template matches an expansion", "https://example.com/books/{id}", "https://example.com/books/1", true},
-		{"item 11: template does not match an extra segment", "https://example.com/books/{id}", "https://example.com/books/1/x", false},
-		{"item 11: template does not match another prefix", "https://example.com/books/{id}", "https://example.com/authors/1", false},
-		{"item 11: template matches an empty value", "https://example.com/books/{id}", "https://example.com/books/", true},
-		{"item 11: template requires its literal", "https://example.com/books/{id}", "https://example.com/books", false},
-		{"item 11: template matches percent-encoding", "https://example.com/books/{id}", "https://example.com/books/a%20b", true},
-		{"item 11: template anchors at the end", "https://example.com/books/{id}", "https://example.com/books/1\n", false},
-		{"item 11: reserved expansion spans segments", "https://example.com/{+path}", "https://example.com/a/b/c", true},
-		{"item 11: query expansion", "https://example.com/books{?page}", "https://example.com/books?page=2", true},
-		{"item 11: path expansion", "https://example.com{/a,b}", "https://example.com/x/y", true},
-		{"item 11: invalid template is exact", "https://example.com/books/{id", "https://example.com/books/1", false},
-		{"item 11: invalid template matches itself", "https://example.com/books/{id", "https://example.com/books/{id", true},
-		{"item 49: draft-07 subscription events", "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+		{"matching-07: star matches an IRI", "*", "https://example.com/books/1", true},
+		{"matching-07: star matches anything", "*", "not a URL at all", true},
+		{"matching-07: star matches empty", "*", "", true},
+		{"matching-07: identical strings", "https://example.com/books/1", "https://example.com/books/1", true},
+		{"matching-07: exact is not a prefix", "https://example.com/books/1", "https://example.com/books/1/x", false},
+		{"matching-07: exact is case-sensitive", "https://example.com/books/1", "https://EXAMPLE.com/books/1", false},
+		{"matching-07: template matches itself", "https://example.com/books/{id}", "https://example.com/books/{id}", true},
+		{"matching-07: template matches an expansion", "https://example.com/books/{id}", "https://example.com/books/1", true},
+		{"matching-07: template does not match an extra segment", "https://example.com/books/{id}", "https://example.com/books/1/x", false},
+		{"matching-07: template does not match another prefix", "https://example.com/books/{id}", "https://example.com/authors/1", false},
+		{"matching-07: template matches an empty value", "https://example.com/books/{id}", "https://example.com/books/", true},
+		{"matching-07: template requires its literal", "https://example.com/books/{id}", "https://example.com/books", false},
+		{"matching-07: template matches percent-encoding", "https://example.com/books/{id}", "https://example.com/books/a%20b", true},
+		{"matching-07: template anchors at the end", "https://example.com/books/{id}", "https://example.com/books/1\n", false},
+		{"matching-07: reserved expansion spans segments", "https://example.com/{+path}", "https://example.com/a/b/c", true},
+		{"matching-07: query expansion", "https://example.com/books{?page}", "https://example.com/books?page=2", true},
+		{"matching-07: path expansion", "https://example.com{/a,b}", "https://example.com/x/y", true},
+		{"matching-07: invalid template is exact", "https://example.com/books/{id", "https://example.com/books/1", false},
+		{"matching-07: invalid template matches itself", "https://example.com/books/{id", "https://example.com/books/{id", true},
+		{"subscription-topics: draft-07 subscription events", "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
 			"/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2Fbooks%2F1/urn%3Auuid%3A5e94c686-2c0b-4f9b-958c-92ccc3bbb4eb", true},
-		{"item 49: draft-07 subscription events need both variables", "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+		{"subscription-topics: draft-07 subscription events need both variables", "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
 			"/.well-known/mercure/subscriptions/https://example.com/books/1/urn:uuid:x", false},
 		{"degraded template matches only itself", manyVarsTemplate, manyVarsTemplate, true},
 		{"degraded template matches no expansion", manyVarsTemplate, "https://example.com/a", false},
@@ -128,46 +128,46 @@ func TestCompile08Match(t *testing.T) {
 		name, matchType, pattern, topic string
 		want                            bool
 	}{
-		{"item 10: star, exact type", "exact", "*", "https://example.com/books/1", true},
-		{"item 10: star, urlpattern type", "urlpattern", "*", "anything at all", true},
-		{"item 10: star, default type", "", "*", "", true},
-		{"item 10: exact, identical", "exact", "https://example.com/books/1", "https://example.com/books/1", true},
-		{"item 10: exact, default type", "", "https://example.com/books/1", "https://example.com/books/1", true},
-		{"item 10: exact, no normalisation of case", "exact", "https://example.com/books/1", "HTTPS://example.com/books/1", false},
-		{"item 10: exact, no percent-decoding", "exact", "https://example.com/books/1", "https://example.com/books/%31", false},
-		{"item 10: exact, no dot-segment removal", "exact", "https://example.com/books/1", "https://example.com/x/../books/1", false},
-		{"item 10: exact, trailing slash differs", "exact", "https://example.com/books/1", "https://example.com/books/1/", false},
-		{"item 10: exact, no relative resolution", "exact", "/books/1", "https://example.com/books/1", false},
-		{"item 10: exact, relative matches itself", "exact", "/books/1", "/books/1", true},
-		{"item 10: exact, a template is just a string", "exact", "https://example.com/books/{id}", "https://example.com/books/1", false},
-		{"item 10: urlpattern, named group", "urlpattern", "https://example.com/books/:id", "https://example.com/books/8", true},
-		{"item 10: urlpattern, one segment only", "urlpattern", "https://example.com/books/:id", "https://example.com/books/8/x", false},
-		{"item 10: urlpattern, other host", "urlpattern", "https://example.com/books/:id", "https://example.org/books/8", false},
-		{"item 10: urlpattern, other scheme", "urlpattern", "https://example.com/books/:id", "http://example.com/books/8", false},
-		{"item 10: urlpattern, no ignoreCase", "urlpattern", "https://example.com/Books/:id", "https://example.com/books/8", false},
-		{"item 10: urlpattern, host is canonicalised by URL parsing", "urlpattern", "https://example.com/books/:id", "https://EXAMPLE.com/books/8", true},
-		{"item 10: urlpattern, wildcard", "urlpattern", "https://example.com/books/*", "https://example.com/books/8/chapters/2", true},
-		{"item 10: urlpattern, relative pattern, absolute topic", "urlpattern", "/books/:id", "https://example.com/books/1", true},
-		{"item 10: urlpattern, relative pattern, relative topic", "urlpattern", "/books/:id", "/books/1", true},
-		{"item 10: urlpattern, relative pattern takes the hub host", "urlpattern", "/books/:id", "https://example.org/books/1", false},
-		{"item 10: urlpattern, absolute pattern, relative topic", "urlpattern", "https://example.com/books/:id", "/books/1", true},
-		{"item 10: urlpattern, path-relative topic resolves against the hub path", "urlpattern", "/.well-known/books/:id", "books/1", true},
-		{"item 10: urlpattern, same-scheme relative topic", "urlpattern", "https://example.com/.well-known/books/:id", "https:books/1", true},
-		{"item 10: urlpattern, scheme-relative topic", "urlpattern", "https://example.org/books/:id", "//example.org/books/1", true},
-		{"item 10: urlpattern, other-scheme absolute topic", "urlpattern", "http://example.com/books/:id", "http:/books/1", false},
-		{"item 10: unparsable topic never matches", "urlpattern", "https://example.com/*", "https://[::1/x", false},
-		{"item 10: unparsable host never matches", "urlpattern", "https://*/books/:id", "https://exa mple.com/books/1", false},
-		{"item 10: topic with a control character never matches", "urlpattern", "https://example.com/books/:id", "https://example.com/bo\noks/1", false},
-		{"item 10: topic with a format character never matches", "urlpattern", "https://example.com/books/:id", "https://example.com/books/1\u200b", false},
-		{"item 10: topic with surrounding spaces never matches", "urlpattern", "https://example.com/books/:id", " https://example.com/books/1", false},
-		{"item 10: empty topic never matches a pattern", "urlpattern", "https://example.com/*", "", false},
-		{"item 10: urn pattern, escaped colons", "urlpattern", `urn\:books\:*`, "urn:books:1", true},
-		{"item 10: urn pattern, other namespace", "urlpattern", `urn\:books\:*`, "urn:authors:1", false},
-		{"item 10: urn pattern, protocol only", "urlpattern", "urn:*", "urn:books:1", true},
-		{"item 10: urn pattern, not an https topic", "urlpattern", "urn:*", "https://example.com/urn:books:1", false},
-		{"item 10: non-special scheme pattern", "urlpattern", "foo://example.com/books/:id", "foo://example.com/books/1", true},
-		{"item 21: urlpattern with an alternate topic", "urlpattern", "https://example.com/b/:id", "https://example.com/b/8", true},
-		{"item 49: draft-08 subscription events", "urlpattern", "/.well-known/mercure/subscriptions/:type/:match/:subscriber",
+		{"matching-08: star, exact type", "exact", "*", "https://example.com/books/1", true},
+		{"matching-08: star, urlpattern type", "urlpattern", "*", "anything at all", true},
+		{"matching-08: star, default type", "", "*", "", true},
+		{"matching-08: exact, identical", "exact", "https://example.com/books/1", "https://example.com/books/1", true},
+		{"matching-08: exact, default type", "", "https://example.com/books/1", "https://example.com/books/1", true},
+		{"matching-08: exact, no normalisation of case", "exact", "https://example.com/books/1", "HTTPS://example.com/books/1", false},
+		{"matching-08: exact, no percent-decoding", "exact", "https://example.com/books/1", "https://example.com/books/%31", false},
+		{"matching-08: exact, no dot-segment removal", "exact", "https://example.com/books/1", "https://example.com/x/../books/1", false},
+		{"matching-08: exact, trailing slash differs", "exact", "https://example.com/books/1", "https://example.com/books/1/", false},
+		{"matching-08: exact, no relative resolution", "exact", "/books/1", "https://example.com/books/1", false},
+		{"matching-08: exact, relative matches itself", "exact", "/books/1", "/books/1", true},
+		{"matching-08: exact, a template is just a string", "exact", "https://example.com/books/{id}", "https://example.com/books/1", false},
+		{"matching-08: urlpattern, named group", "urlpattern", "https://example.com/books/:id", "https://example.com/books/8", true},
+		{"matching-08: urlpattern, one segment only", "urlpattern", "https://example.com/books/:id", "https://example.com/books/8/x", false},
+		{"matching-08: urlpattern, other host", "urlpattern", "https://example.com/books/:id", "https://example.org/books/8", false},
+		{"matching-08: urlpattern, other scheme", "urlpattern", "https://example.com/books/:id", "http://example.com/books/8", false},
+		{"matching-08: urlpattern, no ignoreCase", "urlpattern", "https://example.com/Books/:id", "https://example.com/books/8", false},
+		{"matching-08: urlpattern, host is canonicalised by URL parsing", "urlpattern", "https://example.com/books/:id", "https://EXAMPLE.com/books/8", true},
+		{"matching-08: urlpattern, wildcard", "urlpattern", "https://example.com/books/*", "https://example.com/books/8/chapters/2", true},
+		{"matching-08: urlpattern, relative pattern, absolute topic", "urlpattern", "/books/:id", "https://example.com/books/1", true},
+		{"matching-08: urlpattern, relative pattern, relative topic", "urlpattern", "/books/:id", "/books/1", true},
+		{"matching-08: urlpattern, relative pattern takes the hub host", "urlpattern", "/books/:id", "https://example.org/books/1", false},
+		{"matching-08: urlpattern, absolute pattern, relative topic", "urlpattern", "https://example.com/books/:id", "/books/1", true},
+		{"matching-08: urlpattern, path-relative topic resolves against the hub path", "urlpattern", "/.well-known/books/:id", "books/1", true},
+		{"matching-08: urlpattern, same-scheme relative topic", "urlpattern", "https://example.com/.well-known/books/:id", "https:books/1", true},
+		{"matching-08: urlpattern, scheme-relative topic", "urlpattern", "https://example.org/books/:id", "//example.org/books/1", true},
+		{"matching-08: urlpattern, other-scheme absolute topic", "urlpattern", "http://example.com/books/:id", "http:/books/1", false},
+		{"matching-08: unparsable topic never matches", "urlpattern", "https://example.com/*", "https://[::1/x", false},
+		{"matching-08: unparsable host never matches", "urlpattern", "https://*/books/:id", "https://exa mple.com/books/1", false},
+		{"matching-08: topic with a control character never matches", "urlpattern", "https://example.com/books/:id", "https://example.com/bo\noks/1", false},
+		{"matching-08: topic with a format character never matches", "urlpattern", "https://example.com/books/:id", "https://example.com/books/1\u200b", false},
+		{"matching-08: topic with surrounding spaces never matches", "urlpattern", "https://example.com/books/:id", " https://example.com/books/1", false},
+		{"matching-08: empty topic never matches a pattern", "urlpattern", "https://example.com/*", "", false},
+		{"matching-08: urn pattern, escaped colons", "urlpattern", `urn\:books\:*`, "urn:books:1", true},
+		{"matching-08: urn pattern, other namespace", "urlpattern", `urn\:books\:*`, "urn:authors:1", false},
+		{"matching-08: urn pattern, protocol only", "urlpattern", "urn:*", "urn:books:1", true},
+		{"matching-08: urn pattern, not an https topic", "urlpattern", "urn:*", "https://example.com/urn:books:1", false},
+		{"matching-08: non-special scheme pattern", "urlpattern", "foo://example.com/books/:id", "foo://example.com/books/1", true},
+		{"alternate-topics: urlpattern with an alternate topic", "urlpattern", "https://example.com/b/:id", "https://example.com/b/8", true},
+		{"subscription-topics: draft-08 subscription events", "urlpattern", "/.well-known/mercure/subscriptions/:type/:match/:subscriber",
 			"/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3A5e94c686-2c0b-4f9b-958c-92ccc3bbb4eb", true},
 	}
 	for _, tt := range tests {
@@ -216,28 +216,28 @@ func TestCompile08Errors(t *testing.T) {
 		base                     *url.URL
 		want                     error
 	}{
-		{"item 35: match type is case-sensitive", "Exact", "https://example.com/a", base, ErrUnknownMatchType},
-		{"item 35: unknown match type", "regexp", "https://example.com/a", base, ErrUnknownMatchType},
-		{"item 35: template is not a draft-08 type", "template", "https://example.com/{id}", base, ErrUnknownMatchType},
-		{"item 35: unknown type even for star", "URLPattern", "*", base, ErrUnknownMatchType},
-		{"item 9: 4097-byte exact pattern", "exact", strings.Repeat("a", 4097), base, ErrTooLong},
-		{"item 9: 4097-byte urlpattern", "urlpattern", "/" + strings.Repeat("a", 4096), base, ErrTooLong},
-		{"item 35: empty pattern", "exact", "", base, ErrInvalidPattern},
-		{"item 35: empty urlpattern", "urlpattern", "", base, ErrInvalidPattern},
-		{"item 9: control character", "exact", "a\x01b", base, ErrInvalidPattern},
-		{"item 9: DEL", "urlpattern", "/a\x7f", base, ErrInvalidPattern},
-		{"item 9: C1 control", "exact", "a\u0085b", base, ErrInvalidPattern},
-		{"item 9: format character", "exact", "a\u200bb", base, ErrInvalidPattern},
-		{"item 9: invalid UTF-8", "exact", "a\xffb", base, ErrInvalidPattern},
-		{"item 9: invalid URL pattern (unclosed group)", "urlpattern", "/books/(", base, ErrInvalidPattern},
-		{"item 9: invalid URL pattern (bad regexp)", "urlpattern", "/books/([a-)", base, ErrInvalidPattern},
-		{"item 9: invalid URL pattern (duplicate name)", "urlpattern", "/:id/:id", base, ErrInvalidPattern},
-		{"item 10: relative pattern without a base", "urlpattern", "/books/:id", nil, ErrInvalidPattern},
-		{"item 10: too many groups", "urlpattern", strings.Repeat("/:a", 33), base, ErrInvalidPattern},
-		{"item 10: too many wildcards", "urlpattern", strings.Repeat("/*", 33), base, ErrInvalidPattern},
-		{"item 10: too many regexp groups", "urlpattern", strings.Repeat("/(a)", 33), base, ErrInvalidPattern},
-		{"item 10: counted repetition inflates the regexp", "urlpattern", "/(a{1000})", base, ErrInvalidPattern},
-		{"item 10: regexps too large together", "urlpattern", strings.Repeat("/(a{100})", 6), base, ErrInvalidPattern},
+		{"authorization-details: match type is case-sensitive", "Exact", "https://example.com/a", base, ErrUnknownMatchType},
+		{"authorization-details: unknown match type", "regexp", "https://example.com/a", base, ErrUnknownMatchType},
+		{"authorization-details: template is not a draft-08 type", "template", "https://example.com/{id}", base, ErrUnknownMatchType},
+		{"authorization-details: unknown type even for star", "URLPattern", "*", base, ErrUnknownMatchType},
+		{"subscribe-match: 4097-byte exact pattern", "exact", strings.Repeat("a", 4097), base, ErrTooLong},
+		{"subscribe-match: 4097-byte urlpattern", "urlpattern", "/" + strings.Repeat("a", 4096), base, ErrTooLong},
+		{"authorization-details: empty pattern", "exact", "", base, ErrInvalidPattern},
+		{"authorization-details: empty urlpattern", "urlpattern", "", base, ErrInvalidPattern},
+		{"subscribe-match: control character", "exact", "a\x01b", base, ErrInvalidPattern},
+		{"subscribe-match: DEL", "urlpattern", "/a\x7f", base, ErrInvalidPattern},
+		{"subscribe-match: C1 control", "exact", "a\u0085b", base, ErrInvalidPattern},
+		{"subscribe-match: format character", "exact", "a\u200bb", base, ErrInvalidPattern},
+		{"subscribe-match: invalid UTF-8", "exact", "a\xffb", base, ErrInvalidPattern},
+		{"subscribe-match: invalid URL pattern (unclosed group)", "urlpattern", "/books/(", base, ErrInvalidPattern},
+		{"subscribe-match: invalid URL pattern (bad regexp)", "urlpattern", "/books/([a-)", base, ErrInvalidPattern},
+		{"subscribe-match: invalid URL pattern (duplicate name)", "urlpattern", "/:id/:id", base, ErrInvalidPattern},
+		{"matching-08: relative pattern without a base", "urlpattern", "/books/:id", nil, ErrInvalidPattern},
+		{"matching-08: too many groups", "urlpattern", strings.Repeat("/:a", 33), base, ErrInvalidPattern},
+		{"matching-08: too many wildcards", "urlpattern", strings.Repeat("/*", 33), base, ErrInvalidPattern},
+		{"matching-08: too many regexp groups", "urlpattern", strings.Repeat("/(a)", 33), base, ErrInvalidPattern},
+		{"matching-08: counted repetition inflates the regexp", "urlpattern", "/(a{1000})", base, ErrInvalidPattern},
+		{"matching-08: regexps too large together", "urlpattern", strings.Repeat("/(a{100})", 6), base, ErrInvalidPattern},
 		{"relative base", "urlpattern", "/books/:id", mustParse(t, "/.well-known/mercure"), ErrInvalidPattern},
 	}
 	for _, tt := range tests {
@@ -257,7 +257,7 @@ func TestCompile08Errors(t *testing.T) {
 func TestCompile08Limits(t *testing.T) {
 	t.Parallel()
 	base := mustParse(t, hubURL)
-	// Item 9: the cap is 4096 bytes inclusive.
+	// docs/protocol.md#subscribe-match: the cap is 4096 bytes inclusive.
 	exact := strings.Repeat("a", MaxPatternLength)
 	if s := mustCompile08(t, "exact", exact, base); !s.Match(exact) {
 		t.Errorf("4096-byte exact pattern does not match itself")
@@ -266,7 +266,8 @@ func TestCompile08Limits(t *testing.T) {
 	if s := mustCompile08(t, "urlpattern", long, base); !s.Match(long) {
 		t.Errorf("4096-byte URL pattern does not match its own path")
 	}
-	// Item 10: complexity caps are inclusive and count only real groups.
+	// docs/protocol.md#matching-08: complexity caps are inclusive and count only
+	// real groups.
 	var maxGroups strings.Builder // group names must be unique: :a, :ab, :abb...
 	for j := range MaxPatternGroups {
 		maxGroups.WriteString("/:a" + strings.Repeat("b", j))
@@ -283,7 +284,8 @@ func TestCompile08Limits(t *testing.T) {
 			t.Errorf("Compile08(urlpattern, %.60q): %v", p, err)
 		}
 	}
-	// Item 10: draft-07 templates longer than the cap are exact strings.
+	// docs/protocol.md#matching-07: draft-07 templates longer than the cap are
+	// exact strings.
 	longTemplate := "https://example.com/{id}/" + strings.Repeat("a", MaxPatternLength)
 	if s := Compile07(longTemplate); s.Kind() != KindExact || !s.Match(longTemplate) {
 		t.Errorf("long template: kind %v", s.Kind())
@@ -292,7 +294,7 @@ func TestCompile08Limits(t *testing.T) {
 		t.Errorf("4096-byte template: kind %v, want template", s.Kind())
 	}
 
-	// Item 10: star needs no base, whatever the type.
+	// docs/protocol.md#matching-08: star needs no base, whatever the type.
 	for _, typ := range []string{"", "exact", "urlpattern"} {
 		if s := mustCompile08(t, typ, "*", nil); !s.Match("urn:x") {
 			t.Errorf("Compile08(%q, \"*\", nil) does not match", typ)

@@ -29,7 +29,7 @@ func ValidField(s string) bool {
 }
 
 // AppendEvent appends the wire form of ev to dst and returns the result, in
-// the field order of the reference hub (PROTOCOL.md item 14):
+// the field order of the reference hub (docs/protocol.md#event-stream):
 //
 //	event: TYPE     (when Type != "")
 //	retry: N        (when HasRetry)
@@ -39,7 +39,7 @@ func ValidField(s string) bool {
 //
 // Data always produces at least one `data:` line, so that an event with
 // empty data is still dispatched; a reader gets Data back with CRLF and CR
-// turned into LF (PROTOCOL.md item 13). LastEventID is not written.
+// turned into LF (docs/protocol.md#event-stream). LastEventID is not written.
 //
 // ID and Type should be checked with ValidField first. As a safety net,
 // AppendEvent replaces any CR, LF or NUL in them with U+FFFD, so that no

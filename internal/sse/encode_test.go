@@ -14,14 +14,14 @@ func TestAppendEvent(t *testing.T) {
 		want string
 	}{
 		{
-			// PROTOCOL.md item 13: the reference input gives five data lines,
+			// docs/protocol.md#event-stream: the reference input gives five data lines,
 			// including an empty one.
 			name: "data split on LF, CRLF and CR",
 			ev:   Event{ID: "1", Data: "line1\nline2\r\nline3\n\nline5"},
 			want: "id: 1\ndata: line1\ndata: line2\ndata: line3\ndata: \ndata: line5\n\n",
 		},
 		{
-			// PROTOCOL.md item 14: event, retry, id, data.
+			// docs/protocol.md#event-stream: event, retry, id, data.
 			name: "field order",
 			ev:   Event{ID: "urn:uuid:1", Type: "t", Retry: 2500, HasRetry: true, Data: "x"},
 			want: "event: t\nretry: 2500\nid: urn:uuid:1\ndata: x\n\n",

@@ -12,7 +12,7 @@
 // incomplete at the end of the stream is dropped.
 //
 // The encoder (AppendEvent, AppendComment) writes the form that Mercure hubs
-// send (PROTOCOL.md items 13 and 14) and never lets a field value inject
+// send (docs/protocol.md#event-stream) and never lets a field value inject
 // other fields.
 package sse
 

@@ -9,19 +9,21 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // Limits on what a token may grant. They bound the work a hub does per token
 // and follow the reference hub, so that tokens it accepts are accepted here.
 const (
 	// MaxLegacySelectors caps each of `mercure.publish` and
-	// `mercure.subscribe` (PROTOCOL.md item 36).
+	// `mercure.subscribe` (docs/protocol.md#legacy-tokens).
 	MaxLegacySelectors = 1000
 	// MaxDetails caps the Mercure authorization details of an access token
-	// (PROTOCOL.md item 35).
+	// (docs/protocol.md#authorization-details).
 	MaxDetails = 100
 	// MaxDetailTopics caps the topics summed over all Mercure details of an
-	// access token (PROTOCOL.md item 35).
+	// access token (docs/protocol.md#authorization-details).
 	MaxDetailTopics = 100
 )
 
@@ -78,22 +80,22 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 
 	var err error
 	var hasIss, hasExp bool
-	if c.Issuer, hasIss, err = optString(m, "iss"); err != nil {
+	if c.Issuer, hasIss, err = optString(m, claimIssuer); err != nil {
 		return cs, err
 	}
-	if c.Subject, _, err = optString(m, "sub"); err != nil {
+	if c.Subject, _, err = optString(m, claimSubject); err != nil {
 		return cs, err
 	}
-	if _, _, err = optString(m, "jti"); err != nil {
+	if _, _, err = optString(m, claimJWTID); err != nil {
 		return cs, err
 	}
-	if c.Expiry, hasExp, err = optTime(m, "exp"); err != nil {
+	if c.Expiry, hasExp, err = optTime(m, claimExpiry); err != nil {
 		return cs, err
 	}
-	if cs.notBefore, _, err = optTime(m, "nbf"); err != nil {
+	if cs.notBefore, _, err = optTime(m, claimNotBefore); err != nil {
 		return cs, err
 	}
-	if _, _, err = optTime(m, "iat"); err != nil {
+	if _, _, err = optTime(m, claimIssuedAt); err != nil {
 		return cs, err
 	}
 	aud, err := optAudience(m)
@@ -102,18 +104,18 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 	}
 
 	if format == FormatLegacy {
-		// PROTOCOL.md item 36. `aud` and `iss` are not checked for draft-07
+		// docs/protocol.md#legacy-tokens. `aud` and `iss` are not checked for draft-07
 		// tokens: the reference 0.x hub never did, and deployed issuers rely
 		// on that.
-		if err := parseLegacy(m["mercure"], c); err != nil {
+		if err := parseLegacy(m[claimMercure], c); err != nil {
 			return cs, err
 		}
 		// client_id is not a draft-07 claim: informational, read when usable.
-		c.ClientID, _ = jsonString(m["client_id"])
+		c.ClientID, _ = jsonString(m[claimClientID])
 		return cs, nil
 	}
 
-	// PROTOCOL.md item 34: RFC 9068 access tokens.
+	// docs/protocol.md#access-tokens: RFC 9068 access tokens.
 	if !hasExp {
 		return cs, invalidError("token has no expiry (exp is required)")
 	}
@@ -141,18 +143,19 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 			return cs, invalidError("token audience does not include this hub")
 		}
 	}
-	if c.ClientID, _, err = optString(m, "client_id"); err != nil {
+	if c.ClientID, _, err = optString(m, claimClientID); err != nil {
 		return cs, err
 	}
-	if err := parseDetails(m["authorization_details"], c); err != nil {
+	if err := parseDetails(m[claimDetails], c); err != nil {
 		return cs, err
 	}
 	return cs, nil
 }
 
-// parseLegacy reads the draft-07 `mercure` claim (PROTOCOL.md item 36). A
-// missing or null claim grants nothing; null members count as absent, as in
-// the reference hub, which decodes them into Go slices.
+// parseLegacy reads the draft-07 `mercure` claim
+// (docs/protocol.md#legacy-tokens). A missing or null claim grants nothing;
+// null members count as absent, as in the reference hub, which decodes them
+// into Go slices.
 func parseLegacy(raw json.RawMessage, c *Claims) error {
 	if raw == nil || kind(raw) == 'n' {
 		return nil
@@ -165,13 +168,13 @@ func parseLegacy(raw json.RawMessage, c *Claims) error {
 		return invalidError("mercure claim is malformed")
 	}
 	var err error
-	if c.Publish, err = legacySelectors(m["publish"], "publish"); err != nil {
+	if c.Publish, err = legacySelectors(m[mercurePublish], mercurePublish); err != nil {
 		return err
 	}
-	if c.Subscribe, err = legacySelectors(m["subscribe"], "subscribe"); err != nil {
+	if c.Subscribe, err = legacySelectors(m[mercureSubscribe], mercureSubscribe); err != nil {
 		return err
 	}
-	if p := m["payload"]; p != nil && kind(p) != 'n' {
+	if p := m[mercurePayload]; p != nil && kind(p) != 'n' {
 		c.Payload = p
 	}
 	return nil
@@ -200,9 +203,10 @@ func legacySelectors(raw json.RawMessage, name string) ([]Selector, error) {
 	return sels, nil
 }
 
-// parseDetails reads RFC 9396 `authorization_details` strictly (PROTOCOL.md
-// item 35): any malformed Mercure detail rejects the whole token, so that a
-// token never grants a subset of what its issuer meant.
+// parseDetails reads RFC 9396 `authorization_details` strictly
+// (docs/protocol.md#authorization-details): any malformed Mercure detail
+// rejects the whole token, so that a token never grants a subset of what its
+// issuer meant.
 func parseDetails(raw json.RawMessage, c *Claims) error {
 	if raw == nil {
 		return nil
@@ -217,7 +221,7 @@ func parseDetails(raw json.RawMessage, c *Claims) error {
 		if kind(e) != '{' || json.Unmarshal(e, &m) != nil {
 			return invalidError("authorization detail is not an object")
 		}
-		typ, ok := jsonString(m["type"])
+		typ, ok := jsonString(m[detailType])
 		if !ok {
 			return invalidError("authorization detail has no type")
 		}
@@ -260,7 +264,7 @@ func parseDetails(raw json.RawMessage, c *Claims) error {
 func parseDetail(m map[string]json.RawMessage) (Detail, error) {
 	var d Detail
 	var actions, topics []json.RawMessage
-	if raw := m["actions"]; kind(raw) != '[' || json.Unmarshal(raw, &actions) != nil || len(actions) == 0 {
+	if raw := m[detailActions]; kind(raw) != '[' || json.Unmarshal(raw, &actions) != nil || len(actions) == 0 {
 		return d, invalidError("authorization detail actions must be a non-empty array of strings")
 	}
 	d.Actions = make([]string, 0, len(actions))
@@ -271,7 +275,7 @@ func parseDetail(m map[string]json.RawMessage) (Detail, error) {
 		}
 		d.Actions = append(d.Actions, s)
 	}
-	if raw := m["topics"]; kind(raw) != '[' || json.Unmarshal(raw, &topics) != nil || len(topics) == 0 {
+	if raw := m[detailTopics]; kind(raw) != '[' || json.Unmarshal(raw, &topics) != nil || len(topics) == 0 {
 		return d, invalidError("authorization detail topics must be a non-empty array of objects")
 	}
 	if len(topics) > MaxDetailTopics {
@@ -283,19 +287,19 @@ func parseDetail(m map[string]json.RawMessage) (Detail, error) {
 		if kind(t) != '{' || json.Unmarshal(t, &tm) != nil {
 			return d, invalidError("authorization detail topics must be a non-empty array of objects")
 		}
-		match, ok := jsonString(tm["match"])
-		if !ok || match == "" {
+		sel, ok := jsonString(tm[topicMatch])
+		if !ok || sel == "" {
 			return d, invalidError("authorization detail topic has no match")
 		}
-		matchType := MatchExact
-		if raw, present := tm["match_type"]; present {
-			if matchType, ok = jsonString(raw); !ok || (matchType != MatchExact && matchType != MatchURLPattern) {
+		matchType := match.TypeExact
+		if raw, present := tm[topicMatchType]; present {
+			if matchType, ok = jsonString(raw); !ok || (matchType != match.TypeExact && matchType != match.TypeURLPattern) {
 				return d, invalidError("authorization detail topic has an unknown match_type")
 			}
 		}
-		d.Topics = append(d.Topics, Selector{Match: match, Type: matchType})
+		d.Topics = append(d.Topics, Selector{Match: sel, Type: matchType})
 	}
-	if p, present := m["payload"]; present {
+	if p, present := m[detailPayload]; present {
 		if kind(p) != '{' {
 			return d, invalidError("authorization detail payload is not an object")
 		}
@@ -319,7 +323,7 @@ func optString(m map[string]json.RawMessage, name string) (string, bool, error) 
 
 // optAudience reads `aud`, a string or an array of strings (RFC 7519 4.1.3).
 func optAudience(m map[string]json.RawMessage) ([]string, error) {
-	raw, ok := m["aud"]
+	raw, ok := m[claimAudience]
 	if !ok || kind(raw) == 'n' {
 		return nil, nil
 	}

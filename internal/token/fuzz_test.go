@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // correctlySigned checks, without the package or the jwt library, that raw is
@@ -39,7 +41,7 @@ func correctlySigned(raw string) bool {
 // FuzzVerify feeds arbitrary strings, seeded with valid tokens of both
 // formats, to a Verifier: it must never panic, every error must wrap
 // ErrInvalid, nothing that is not correctly signed may be accepted, and the
-// cache must not change any outcome (PROTOCOL.md item 34).
+// cache must not change any outcome (docs/protocol.md#access-tokens).
 func FuzzVerify(f *testing.F) {
 	seeds := []string{
 		hs256(f, "", `{"mercure":{"publish":["*"],"subscribe":["a"],"payload":{"x":1}}}`),
@@ -79,7 +81,7 @@ func FuzzVerify(f *testing.F) {
 }
 
 // FuzzVerifyClaims signs arbitrary claim sets correctly, so that the fuzzer
-// explores the claim rules (PROTOCOL.md items 34-36) rather than the
+// explores the claim rules (docs/protocol.md#authorization) rather than the
 // signature check. Whatever is accepted must respect the rules.
 func FuzzVerifyClaims(f *testing.F) {
 	f.Add("at+jwt", accessClaims(`[{`+dt+`,"actions":["publish","subscribe"],"topics":[{"match":"a"},{"match":"/b/:id","match_type":"urlpattern"}],"payload":{"u":1}}]`))
@@ -120,7 +122,7 @@ func FuzzVerifyClaims(f *testing.F) {
 			t.Fatalf("caps exceeded: %+v", c)
 		}
 		for _, s := range append(append([]Selector(nil), c.Publish...), c.Subscribe...) {
-			if s.Match == "" || (s.Type != MatchExact && s.Type != MatchURLPattern) {
+			if s.Match == "" || (s.Type != match.TypeExact && s.Type != match.TypeURLPattern) {
 				t.Fatalf("bad selector accepted: %+v", s)
 			}
 		}

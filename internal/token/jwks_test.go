@@ -178,7 +178,7 @@ func TestJWKSVerify(t *testing.T) {
 				h[k] = val
 			}
 			c, err := v.Verify(signRaw(t, h, legacyAll, tt.key), "")
-			checkResult(t, "PROTOCOL.md item 34", c, err, tt.wantErr, nil)
+			checkResult(t, "docs/protocol.md#access-tokens", c, err, tt.wantErr, nil)
 		})
 	}
 }

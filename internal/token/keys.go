@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // MinRSABits is the smallest RSA modulus accepted for RS* and PS* keys, as
@@ -62,6 +63,24 @@ func SupportedAlgs() []string {
 		"EdDSA",
 	}
 }
+
+// CanonicalAlg returns the supported algorithm that alg names, in any case
+// ("hs256" is "HS256"), or an error that lists the supported ones.
+func CanonicalAlg(alg string) (string, error) {
+	if strings.EqualFold(alg, "none") {
+		return "", errors.New(`the "none" algorithm is never accepted`)
+	}
+	for _, a := range SupportedAlgs() {
+		if strings.EqualFold(a, alg) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("unsupported algorithm %q (want one of %s)", alg, strings.Join(SupportedAlgs(), ", "))
+}
+
+// IsHMAC reports whether alg is one of the HMAC algorithms, whose key is a
+// shared secret that can sign as well as verify.
+func IsHMAC(alg string) bool { return algs[alg].family == familyHMAC }
 
 // lookupAlg returns what alg needs, or an error naming the supported ones.
 func lookupAlg(alg string) (algInfo, error) {

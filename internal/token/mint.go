@@ -10,6 +10,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // DefaultMintIdentity is the default `iss`, `sub` and `client_id` of minted
@@ -32,7 +34,7 @@ type MintOptions struct {
 	Publish   []string
 	Subscribe []string
 	// MatchTypes, for access tokens, gives the match_type of selectors
-	// whose type is known (MatchExact or MatchURLPattern), overriding
+	// whose type is known (match.TypeExact or match.TypeURLPattern), overriding
 	// GuessMatchType for them.
 	MatchTypes map[string]string
 	// Payload is the subscriber payload: `mercure.payload` in a legacy token
@@ -98,18 +100,18 @@ func Mint(o MintOptions) (string, error) {
 		return "", errors.New("mint token: the payload is not valid JSON")
 	}
 
-	header := map[string]any{"alg": alg, "typ": "JWT"}
+	header := map[string]any{"alg": alg, headerType: typLegacy}
 	if o.KeyID != "" {
 		header["kid"] = o.KeyID
 	}
-	claims := map[string]any{"iat": t.Unix()}
+	claims := map[string]any{claimIssuedAt: t.Unix()}
 	if o.TTL > 0 {
 		exp := t.Add(o.TTL)
 		secs := exp.Unix()
 		if exp.Nanosecond() > 0 {
 			secs++ // round up: the token lives at least TTL
 		}
-		claims["exp"] = secs
+		claims[claimExpiry] = secs
 	}
 
 	switch o.Format {
@@ -119,20 +121,20 @@ func Mint(o MintOptions) (string, error) {
 		}
 		mercure := map[string]any{}
 		if len(o.Publish) > 0 {
-			mercure["publish"] = o.Publish
+			mercure[mercurePublish] = o.Publish
 		}
 		if len(o.Subscribe) > 0 {
-			mercure["subscribe"] = o.Subscribe
+			mercure[mercureSubscribe] = o.Subscribe
 		}
 		if len(o.Payload) > 0 {
-			mercure["payload"] = o.Payload
+			mercure[mercurePayload] = o.Payload
 		}
-		claims["mercure"] = mercure
-		setIf(claims, "iss", o.Issuer)
-		setIf(claims, "aud", o.Audience)
-		setIf(claims, "sub", o.Subject)
+		claims[claimMercure] = mercure
+		setIf(claims, claimIssuer, o.Issuer)
+		setIf(claims, claimAudience, o.Audience)
+		setIf(claims, claimSubject, o.Subject)
 	case FormatAccessToken:
-		header["typ"] = "at+jwt"
+		header[headerType] = typAccessToken
 		if o.TTL == 0 {
 			return "", errors.New("mint token: access tokens need a TTL (exp is required)")
 		}
@@ -145,11 +147,11 @@ func Mint(o MintOptions) (string, error) {
 		if len(o.Payload) > 0 && kind(o.Payload) != '{' {
 			return "", errors.New("mint token: an access token's payload must be a JSON object")
 		}
-		claims["iss"] = orDefault(o.Issuer, DefaultMintIdentity)
-		claims["aud"] = o.Audience
-		claims["sub"] = orDefault(o.Subject, DefaultMintIdentity)
-		claims["client_id"] = orDefault(o.ClientID, DefaultMintIdentity)
-		claims["jti"] = uuid.NewString()
+		claims[claimIssuer] = orDefault(o.Issuer, DefaultMintIdentity)
+		claims[claimAudience] = o.Audience
+		claims[claimSubject] = orDefault(o.Subject, DefaultMintIdentity)
+		claims[claimClientID] = orDefault(o.ClientID, DefaultMintIdentity)
+		claims[claimJWTID] = uuid.NewString()
 		details := []any{}
 		if len(o.Publish) > 0 {
 			details = append(details, mintDetail(ActionPublish, o.Publish, o.MatchTypes, nil))
@@ -157,7 +159,7 @@ func Mint(o MintOptions) (string, error) {
 		if len(o.Subscribe) > 0 {
 			details = append(details, mintDetail(ActionSubscribe, o.Subscribe, o.MatchTypes, o.Payload))
 		}
-		claims["authorization_details"] = details
+		claims[claimDetails] = details
 	default:
 		return "", fmt.Errorf("mint token: unknown format %d", o.Format)
 	}
@@ -197,14 +199,14 @@ func mintDetail(action string, selectors []string, types map[string]string, payl
 	topics := make([]map[string]string, 0, len(selectors))
 	for _, s := range selectors {
 		mt := types[s]
-		if mt != MatchExact && mt != MatchURLPattern {
+		if mt != match.TypeExact && mt != match.TypeURLPattern {
 			mt = GuessMatchType(s)
 		}
-		topics = append(topics, map[string]string{"match": s, "match_type": mt})
+		topics = append(topics, map[string]string{topicMatch: s, topicMatchType: mt})
 	}
-	d := map[string]any{"type": DetailType, "actions": []string{action}, "topics": topics}
+	d := map[string]any{detailType: DetailType, detailActions: []string{action}, detailTopics: topics}
 	if len(payload) > 0 {
-		d["payload"] = payload
+		d[detailPayload] = payload
 	}
 	return d
 }
@@ -223,20 +225,21 @@ func orDefault(s, def string) string {
 }
 
 // GuessMatchType returns the draft-08 match type a selector most likely
-// means: MatchURLPattern when a path segment starts with ':' or '*'
-// ("/books/:id", "https://example.com/*"), MatchExact otherwise, including for
-// "*" alone (it matches every topic whatever the type, PROTOCOL.md item 10)
-// and for URI templates ("/books/{id}"), which draft-08 does not have.
+// means: match.TypeURLPattern when a path segment starts with ':' or '*'
+// ("/books/:id", "https://example.com/*"), match.TypeExact otherwise,
+// including for "*" alone (it matches every topic whatever the type,
+// docs/protocol.md#matching-08) and for URI templates ("/books/{id}"), which
+// draft-08 does not have.
 func GuessMatchType(selector string) string {
 	if selector == "*" {
-		return MatchExact
+		return match.TypeExact
 	}
 	for seg := range strings.SplitSeq(selector, "/") {
 		if strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "*") {
-			return MatchURLPattern
+			return match.TypeURLPattern
 		}
 	}
-	return MatchExact
+	return match.TypeExact
 }
 
 // ErrMalformed is returned by Inspect for a string that is not a JWS compact

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // TestMintVerifyRoundTrip mints tokens in both formats with each key type and
-// verifies them (PROTOCOL.md items 34-36).
+// verifies them (docs/protocol.md#authorization).
 func TestMintVerifyRoundTrip(t *testing.T) {
 	t.Parallel()
 	k := getKeys(t)
@@ -57,7 +59,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 				wantPub := []Selector{{Match: "https://example.com/books/1"}, {Match: "https://example.com/authors/:id"}}
 				wantSub := []Selector{{Match: "*"}}
 				if format == FormatAccessToken {
-					wantPub[0].Type, wantPub[1].Type, wantSub[0].Type = MatchExact, MatchURLPattern, MatchExact
+					wantPub[0].Type, wantPub[1].Type, wantSub[0].Type = match.TypeExact, match.TypeURLPattern, match.TypeExact
 					if len(c.SubscribeDetails) != 1 || string(c.SubscribeDetails[0].Payload) != `{"user":"alice"}` || c.ClientID != DefaultMintIdentity {
 						t.Errorf("details = %+v", c)
 					}
@@ -67,7 +69,7 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 				if !reflect.DeepEqual(c.Publish, wantPub) || !reflect.DeepEqual(c.Subscribe, wantSub) {
 					t.Errorf("publish %+v subscribe %+v", c.Publish, c.Subscribe)
 				}
-				// PROTOCOL.md item 38: the same token is refused at exp.
+				// docs/protocol.md#token-expiry: the same token is refused at exp.
 				v2 := mustVerifier(t, VerifierConfig{Alg: kp.alg, Key: kp.pub, Now: fixed(t0.Add(time.Hour))})
 				if _, err := v2.Verify(tok, hubAud); !errors.Is(err, ErrInvalid) {
 					t.Errorf("verify at exp: %v", err)
@@ -139,7 +141,7 @@ func TestMintLegacyShape(t *testing.T) {
 }
 
 // TestMintAccessTokenShape checks a minted RFC 9068 token's exact JSON,
-// decoded independently of the package (CONTRACT.md "mercurectl token").
+// decoded independently of the package (docs/cli.md#token-mint).
 func TestMintAccessTokenShape(t *testing.T) {
 	t.Parallel()
 	tok, err := Mint(MintOptions{
@@ -283,18 +285,18 @@ func TestGuessMatchType(t *testing.T) {
 	tests := []struct {
 		selector, want string
 	}{
-		{"*", MatchExact},
-		{"https://example.com/books/1", MatchExact},
-		{"/books/:id", MatchURLPattern},
-		{"https://example.com/*", MatchURLPattern},
-		{"https://example.com/books/*.json", MatchURLPattern},
-		{":id", MatchURLPattern},
-		{"https://example.com:8443/books", MatchExact},
-		{"urn:isbn:123", MatchExact},
-		{"https://example.com/books/{id}", MatchExact},
-		{"https://example.com/a?x=:y", MatchExact},
-		{"https://example.com/a:b/c", MatchExact},
-		{"", MatchExact},
+		{"*", match.TypeExact},
+		{"https://example.com/books/1", match.TypeExact},
+		{"/books/:id", match.TypeURLPattern},
+		{"https://example.com/*", match.TypeURLPattern},
+		{"https://example.com/books/*.json", match.TypeURLPattern},
+		{":id", match.TypeURLPattern},
+		{"https://example.com:8443/books", match.TypeExact},
+		{"urn:isbn:123", match.TypeExact},
+		{"https://example.com/books/{id}", match.TypeExact},
+		{"https://example.com/a?x=:y", match.TypeExact},
+		{"https://example.com/a:b/c", match.TypeExact},
+		{"", match.TypeExact},
 	}
 	for _, tt := range tests {
 		if got := GuessMatchType(tt.selector); got != tt.want {

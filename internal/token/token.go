@@ -5,7 +5,7 @@
 // The hub and the CLI share this package, so claims have one definition.
 //
 //   - Verifier (NewVerifier, Verify) is what a hub uses. The header `typ`
-//     picks the rules (PROTOCOL.md items 34-36); the algorithm and the key
+//     picks the rules (docs/protocol.md#authorization); the algorithm and the key
 //     come only from configuration or a JWKS, never from the token; every
 //     failure wraps ErrInvalid with a client-safe reason. Verified tokens are
 //     cached, so a publisher reusing its token costs a map lookup per request
@@ -46,18 +46,13 @@ const (
 // DetailType is the RFC 9396 authorization detail type that Mercure reads.
 const DetailType = "https://mercure.rocks/authorization-detail"
 
-// Match types of draft-08 topic grants and matchers.
-const (
-	MatchExact      = "exact"
-	MatchURLPattern = "urlpattern"
-)
-
 // Selector is one topic selector granted by a token.
 type Selector struct {
 	// Match is the selector string ("*" matches every topic).
 	Match string `json:"match"`
 	// Type is "" for legacy selectors (draft-07 semantics: "*", an exact
-	// string, or a URI template), or MatchExact / MatchURLPattern for draft-08.
+	// string, or a URI template), or the draft-08 match type, "exact" or
+	// "urlpattern" (match.TypeExact or match.TypeURLPattern).
 	Type string `json:"match_type,omitempty"`
 }
 
@@ -76,9 +71,9 @@ type Claims struct {
 	Subscribe []Selector
 	// Payload is the legacy `mercure.payload` (applies to every subscription).
 	Payload json.RawMessage
-	// SubscribeDetails are the draft-08 details that grant "subscribe", in
-	// token order; the payload of a subscription is taken from the first whose
-	// Topics match the subscription's matcher (PROTOCOL.md item 53).
+	// SubscribeDetails are the draft-08 details that grant "subscribe", in token
+	// order; the payload of a subscription is taken from the first whose Topics
+	// match the subscription's matcher (docs/protocol.md#subscription-payload).
 	SubscribeDetails []Detail
 	// Expiry is the `exp` time; zero when the token has none (legacy only).
 	Expiry time.Time

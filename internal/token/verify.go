@@ -104,14 +104,15 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 // ErrInvalid.
 //
 // The header `typ` selects the rules: `at+jwt` or `application/at+jwt` (any
-// case) means an RFC 9068 access token (PROTOCOL.md items 34 and 35), anything
-// else a draft-07 token with a `mercure` claim (item 36). For both, the
-// signature must be made with the configured algorithm and key (or a JWKS key);
-// `jwk`, `jku` and `x5u` headers are never used, and a `crit` header is
-// refused since no extension is understood. `exp` and `nbf` are enforced when
-// present, with no leeway. For access tokens, `exp` is required, `iss` must be
-// one of the configured issuers (when any), and `aud` must contain audience
-// (when it is not ""); legacy tokens ignore `aud` and `iss`.
+// case) means an RFC 9068 access token (docs/protocol.md#access-tokens and
+// #authorization-details), anything else a draft-07 token with a `mercure`
+// claim (docs/protocol.md#legacy-tokens). For both, the signature must be
+// made with the configured algorithm and key (or a JWKS key); `jwk`, `jku`
+// and `x5u` headers are never used, and a `crit` header is refused since no
+// extension is understood. `exp` and `nbf` are enforced when present, with no
+// leeway. For access tokens, `exp` is required, `iss` must be one of the
+// configured issuers (when any), and `aud` must contain audience (when it is
+// not ""); legacy tokens ignore `aud` and `iss`.
 //
 // Verified tokens are cached by (raw, audience), so verifying the same token
 // again costs a map lookup; expiry and not-before are still checked against
@@ -164,10 +165,11 @@ func (v *Verifier) Verify(raw string, audience string) (*Claims, error) {
 	return &cs.claims, nil
 }
 
-// formatOf decides the rules from the header `typ` (PROTOCOL.md item 34).
+// formatOf decides the rules from the header `typ`
+// (docs/protocol.md#access-tokens).
 func formatOf(header map[string]any) Format {
-	typ, _ := header["typ"].(string)
-	if strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt") {
+	typ, _ := header[headerType].(string)
+	if strings.EqualFold(typ, typAccessToken) || strings.EqualFold(typ, typAccessTokenMIME) {
 		return FormatAccessToken
 	}
 	return FormatLegacy

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 const dt = `"type":"https://mercure.rocks/authorization-detail"`
@@ -43,7 +45,7 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		item     string // PROTOCOL.md item
+		rule     string // the docs/protocol.md section of the rule checked
 		typ      string
 		claims   string
 		audience string   // default hubAud; "-" for none
@@ -51,8 +53,8 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 		wantErr  string   // substring; "" means accepted
 		check    func(t *testing.T, c *Claims)
 	}{
-		{name: "valid token", item: "34, 35", claims: accessClaims(pubSub), check: func(t *testing.T, c *Claims) {
-			want := []Selector{{Match: "https://e/a", Type: MatchExact}, {Match: "/b/:id", Type: MatchURLPattern}}
+		{name: "valid token", rule: "access-tokens", claims: accessClaims(pubSub), check: func(t *testing.T, c *Claims) {
+			want := []Selector{{Match: "https://e/a", Type: match.TypeExact}, {Match: "/b/:id", Type: match.TypeURLPattern}}
 			if c.Format != FormatAccessToken || !reflect.DeepEqual(c.Publish, want) || !reflect.DeepEqual(c.Subscribe, want) {
 				t.Errorf("claims = %+v", c)
 			}
@@ -63,89 +65,89 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 				t.Errorf("registered claims = %+v", c)
 			}
 		}},
-		{name: "typ application/at+jwt", item: "34", typ: "application/at+jwt", claims: accessClaims(pubSub), check: isFormat(FormatAccessToken)},
-		{name: "typ compared case-insensitively", item: "34", typ: "AT+JWT", claims: accessClaims(pubSub), check: isFormat(FormatAccessToken)},
-		{name: "typ JWT means legacy rules", item: "34", typ: "JWT", claims: accessClaims(pubSub), check: func(t *testing.T, c *Claims) {
+		{name: "typ application/at+jwt", rule: "access-tokens", typ: "application/at+jwt", claims: accessClaims(pubSub), check: isFormat(FormatAccessToken)},
+		{name: "typ compared case-insensitively", rule: "access-tokens", typ: "AT+JWT", claims: accessClaims(pubSub), check: isFormat(FormatAccessToken)},
+		{name: "typ JWT means legacy rules", rule: "access-tokens", typ: "JWT", claims: accessClaims(pubSub), check: func(t *testing.T, c *Claims) {
 			if c.Format != FormatLegacy || c.Publish != nil || c.Subscribe != nil {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "missing exp", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `"}`, wantErr: "exp is required"},
-		{name: "null exp counts as missing", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":null}`, wantErr: "exp is required"},
-		{name: "expired", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + pastTime + `}`, wantErr: "expired"},
-		{name: "exp equal to now is expired (no leeway)", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":1700000000}`, wantErr: "expired"},
-		{name: "exp half a second ahead is valid", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":1700000000.5}`},
-		{name: "exp as a string", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":"` + future + `"}`, wantErr: "exp claim is not a number"},
-		{name: "nbf in the future", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"nbf":1700000001}`, wantErr: "not valid yet"},
-		{name: "nbf equal to now", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"nbf":1700000000}`},
-		{name: "untrusted issuer", item: "34", claims: strings.Replace(accessClaims(pubSub), issuer, "https://evil.example", 1), wantErr: "issuer is not trusted"},
-		{name: "issuer compared exactly", item: "34", claims: strings.Replace(accessClaims(pubSub), issuer, issuer+"/", 1), wantErr: "issuer is not trusted"},
-		{name: "missing issuer", item: "34", claims: `{"aud":"` + hubAud + `","exp":` + future + `}`, wantErr: "issuer is not trusted"},
-		{name: "any issuer when none configured", item: "34", claims: strings.Replace(accessClaims(pubSub), issuer, "https://other.example", 1), issuers: []string{}},
-		{name: "second trusted issuer", item: "34", claims: strings.Replace(accessClaims(pubSub), issuer, "https://b.example", 1), issuers: []string{issuer, "https://b.example"}},
-		{name: "wrong audience", item: "34", claims: strings.Replace(accessClaims(pubSub), hubAud, "https://other/", 1), wantErr: "audience"},
-		{name: "audience array containing the hub", item: "34", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["x","`+hubAud+`"]`, 1)},
-		{name: "audience array without the hub", item: "34", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["x","y"]`, 1), wantErr: "audience"},
-		{name: "missing audience", item: "34", claims: `{"iss":"` + issuer + `","exp":` + future + `}`, wantErr: "audience"},
-		{name: "audience not checked when the hub has none", item: "34", claims: `{"iss":"` + issuer + `","exp":` + future + `}`, audience: "-"},
-		{name: "audience of the wrong type", item: "34", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `5`, 1), wantErr: "aud claim"},
-		{name: "audience array with a number", item: "34", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["`+hubAud+`",5]`, 1), wantErr: "aud claim"},
-		{name: "client_id of the wrong type", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"client_id":5}`, wantErr: "client_id claim"},
-		{name: "issuer of the wrong type", item: "34", claims: `{"iss":5,"aud":"` + hubAud + `","exp":` + future + `}`, wantErr: "iss claim"},
-		{name: "legacy mercure claim ignored", item: "34", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"mercure":{"publish":["*"],"subscribe":["*"]}}`, check: func(t *testing.T, c *Claims) {
+		{name: "missing exp", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `"}`, wantErr: "exp is required"},
+		{name: "null exp counts as missing", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":null}`, wantErr: "exp is required"},
+		{name: "expired", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + pastTime + `}`, wantErr: "expired"},
+		{name: "exp equal to now is expired (no leeway)", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":1700000000}`, wantErr: "expired"},
+		{name: "exp half a second ahead is valid", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":1700000000.5}`},
+		{name: "exp as a string", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":"` + future + `"}`, wantErr: "exp claim is not a number"},
+		{name: "nbf in the future", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"nbf":1700000001}`, wantErr: "not valid yet"},
+		{name: "nbf equal to now", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"nbf":1700000000}`},
+		{name: "untrusted issuer", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), issuer, "https://evil.example", 1), wantErr: "issuer is not trusted"},
+		{name: "issuer compared exactly", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), issuer, issuer+"/", 1), wantErr: "issuer is not trusted"},
+		{name: "missing issuer", rule: "access-tokens", claims: `{"aud":"` + hubAud + `","exp":` + future + `}`, wantErr: "issuer is not trusted"},
+		{name: "any issuer when none configured", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), issuer, "https://other.example", 1), issuers: []string{}},
+		{name: "second trusted issuer", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), issuer, "https://b.example", 1), issuers: []string{issuer, "https://b.example"}},
+		{name: "wrong audience", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), hubAud, "https://other/", 1), wantErr: "audience"},
+		{name: "audience array containing the hub", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["x","`+hubAud+`"]`, 1)},
+		{name: "audience array without the hub", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["x","y"]`, 1), wantErr: "audience"},
+		{name: "missing audience", rule: "access-tokens", claims: `{"iss":"` + issuer + `","exp":` + future + `}`, wantErr: "audience"},
+		{name: "audience not checked when the hub has none", rule: "access-tokens", claims: `{"iss":"` + issuer + `","exp":` + future + `}`, audience: "-"},
+		{name: "audience of the wrong type", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `5`, 1), wantErr: "aud claim"},
+		{name: "audience array with a number", rule: "access-tokens", claims: strings.Replace(accessClaims(pubSub), `"`+hubAud+`"`, `["`+hubAud+`",5]`, 1), wantErr: "aud claim"},
+		{name: "client_id of the wrong type", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"client_id":5}`, wantErr: "client_id claim"},
+		{name: "issuer of the wrong type", rule: "access-tokens", claims: `{"iss":5,"aud":"` + hubAud + `","exp":` + future + `}`, wantErr: "iss claim"},
+		{name: "legacy mercure claim ignored", rule: "access-tokens", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `,"mercure":{"publish":["*"],"subscribe":["*"]}}`, check: func(t *testing.T, c *Claims) {
 			if c.Publish != nil || c.Subscribe != nil || c.Payload != nil {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "no authorization_details grants nothing", item: "35", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `}`, check: grantsNothing},
-		{name: "other detail types ignored, even malformed", item: "35", claims: accessClaims(`[{"type":"payment","actions":5,"topics":"x"},` + pubSub[1:]), check: func(t *testing.T, c *Claims) {
+		{name: "no authorization_details grants nothing", rule: "authorization-details", claims: `{"iss":"` + issuer + `","aud":"` + hubAud + `","exp":` + future + `}`, check: grantsNothing},
+		{name: "other detail types ignored, even malformed", rule: "authorization-details", claims: accessClaims(`[{"type":"payment","actions":5,"topics":"x"},` + pubSub[1:]), check: func(t *testing.T, c *Claims) {
 			if len(c.Publish) != 2 {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "authorization_details not an array", item: "35", claims: accessClaims(`{}`), wantErr: "authorization_details"},
-		{name: "authorization_details null", item: "35", claims: accessClaims(`null`), wantErr: "authorization_details"},
-		{name: "detail not an object", item: "35", claims: accessClaims(`["x"]`), wantErr: "not an object"},
-		{name: "detail without type", item: "35", claims: accessClaims(`[{"actions":["publish"],"topics":[{"match":"a"}]}]`), wantErr: "no type"},
-		{name: "detail type compared exactly", item: "35", claims: accessClaims(`[{"type":"https://mercure.rocks/authorization-detail/","actions":["publish"],"topics":[{"match":"a"}]}]`), check: grantsNothing},
-		{name: "actions missing", item: "35", claims: detail(`"topics":[{"match":"a"}]`), wantErr: "actions"},
-		{name: "actions empty", item: "35", claims: detail(`"actions":[],"topics":[{"match":"a"}]`), wantErr: "actions"},
-		{name: "actions a string", item: "35", claims: detail(`"actions":"publish","topics":[{"match":"a"}]`), wantErr: "actions"},
-		{name: "actions with a number", item: "35", claims: detail(`"actions":["publish",1],"topics":[{"match":"a"}]`), wantErr: "actions"},
-		{name: "actions with null", item: "35", claims: detail(`"actions":["publish",null],"topics":[{"match":"a"}]`), wantErr: "actions"},
-		{name: "unknown action grants nothing", item: "35", claims: detail(`"actions":["read"],"topics":[{"match":"a"}]`), check: grantsNothing},
-		{name: "actions are case-sensitive", item: "35", claims: detail(`"actions":["Publish"],"topics":[{"match":"a"}]`), check: grantsNothing},
-		{name: "unknown action beside publish", item: "35", claims: detail(`"actions":["read","publish"],"topics":[{"match":"a"}]`), check: func(t *testing.T, c *Claims) {
-			if !reflect.DeepEqual(c.Publish, []Selector{{Match: "a", Type: MatchExact}}) || c.Subscribe != nil || c.SubscribeDetails != nil {
+		{name: "authorization_details not an array", rule: "authorization-details", claims: accessClaims(`{}`), wantErr: "authorization_details"},
+		{name: "authorization_details null", rule: "authorization-details", claims: accessClaims(`null`), wantErr: "authorization_details"},
+		{name: "detail not an object", rule: "authorization-details", claims: accessClaims(`["x"]`), wantErr: "not an object"},
+		{name: "detail without type", rule: "authorization-details", claims: accessClaims(`[{"actions":["publish"],"topics":[{"match":"a"}]}]`), wantErr: "no type"},
+		{name: "detail type compared exactly", rule: "authorization-details", claims: accessClaims(`[{"type":"https://mercure.rocks/authorization-detail/","actions":["publish"],"topics":[{"match":"a"}]}]`), check: grantsNothing},
+		{name: "actions missing", rule: "authorization-details", claims: detail(`"topics":[{"match":"a"}]`), wantErr: "actions"},
+		{name: "actions empty", rule: "authorization-details", claims: detail(`"actions":[],"topics":[{"match":"a"}]`), wantErr: "actions"},
+		{name: "actions a string", rule: "authorization-details", claims: detail(`"actions":"publish","topics":[{"match":"a"}]`), wantErr: "actions"},
+		{name: "actions with a number", rule: "authorization-details", claims: detail(`"actions":["publish",1],"topics":[{"match":"a"}]`), wantErr: "actions"},
+		{name: "actions with null", rule: "authorization-details", claims: detail(`"actions":["publish",null],"topics":[{"match":"a"}]`), wantErr: "actions"},
+		{name: "unknown action grants nothing", rule: "authorization-details", claims: detail(`"actions":["read"],"topics":[{"match":"a"}]`), check: grantsNothing},
+		{name: "actions are case-sensitive", rule: "authorization-details", claims: detail(`"actions":["Publish"],"topics":[{"match":"a"}]`), check: grantsNothing},
+		{name: "unknown action beside publish", rule: "authorization-details", claims: detail(`"actions":["read","publish"],"topics":[{"match":"a"}]`), check: func(t *testing.T, c *Claims) {
+			if !reflect.DeepEqual(c.Publish, []Selector{{Match: "a", Type: match.TypeExact}}) || c.Subscribe != nil || c.SubscribeDetails != nil {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "topics missing", item: "35", claims: detail(`"actions":["publish"]`), wantErr: "topics"},
-		{name: "topics empty", item: "35", claims: detail(`"actions":["publish"],"topics":[]`), wantErr: "topics"},
-		{name: "topics null", item: "35", claims: detail(`"actions":["publish"],"topics":null`), wantErr: "topics"},
-		{name: "bare string topic", item: "35", claims: detail(`"actions":["publish"],"topics":["a"]`), wantErr: "topics"},
-		{name: "null topic", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a"},null]`), wantErr: "topics"},
-		{name: "topic without match", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match_type":"exact"}]`), wantErr: "no match"},
-		{name: "empty match", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":""}]`), wantErr: "no match"},
-		{name: "match not a string", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":5}]`), wantErr: "no match"},
-		{name: "unknown match_type", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":"regexp"}]`), wantErr: "match_type"},
-		{name: "match_type is case-sensitive", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":"URLPattern"}]`), wantErr: "match_type"},
-		{name: "null match_type", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":null}]`), wantErr: "match_type"},
-		{name: "match_type defaults to exact", item: "35", claims: detail(`"actions":["subscribe"],"topics":[{"match":"*"}]`), check: func(t *testing.T, c *Claims) {
-			if !reflect.DeepEqual(c.Subscribe, []Selector{{Match: "*", Type: MatchExact}}) {
+		{name: "topics missing", rule: "authorization-details", claims: detail(`"actions":["publish"]`), wantErr: "topics"},
+		{name: "topics empty", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[]`), wantErr: "topics"},
+		{name: "topics null", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":null`), wantErr: "topics"},
+		{name: "bare string topic", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":["a"]`), wantErr: "topics"},
+		{name: "null topic", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":"a"},null]`), wantErr: "topics"},
+		{name: "topic without match", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match_type":"exact"}]`), wantErr: "no match"},
+		{name: "empty match", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":""}]`), wantErr: "no match"},
+		{name: "match not a string", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":5}]`), wantErr: "no match"},
+		{name: "unknown match_type", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":"regexp"}]`), wantErr: "match_type"},
+		{name: "match_type is case-sensitive", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":"URLPattern"}]`), wantErr: "match_type"},
+		{name: "null match_type", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":"a","match_type":null}]`), wantErr: "match_type"},
+		{name: "match_type defaults to exact", rule: "authorization-details", claims: detail(`"actions":["subscribe"],"topics":[{"match":"*"}]`), check: func(t *testing.T, c *Claims) {
+			if !reflect.DeepEqual(c.Subscribe, []Selector{{Match: "*", Type: match.TypeExact}}) {
 				t.Errorf("subscribe = %+v", c.Subscribe)
 			}
 		}},
-		{name: "one bad detail rejects the whole token", item: "35", claims: accessClaims(`[` + pubSub[1:len(pubSub)-1] + `,{` + dt + `,"actions":["publish"],"topics":["b"]}]`), wantErr: "topics"},
-		{name: "payload a string", item: "35", claims: detail(`"actions":["subscribe"],"topics":[{"match":"a"}],"payload":"x"`), wantErr: "payload"},
-		{name: "payload an array", item: "35", claims: detail(`"actions":["subscribe"],"topics":[{"match":"a"}],"payload":[1]`), wantErr: "payload"},
-		{name: "payload null", item: "35", claims: detail(`"actions":["subscribe"],"topics":[{"match":"a"}],"payload":null`), wantErr: "payload"},
-		{name: "payload of a publish-only detail is not a subscribe detail", item: "35", claims: detail(`"actions":["publish"],"topics":[{"match":"a"}],"payload":{"x":1}`), check: func(t *testing.T, c *Claims) {
+		{name: "one bad detail rejects the whole token", rule: "authorization-details", claims: accessClaims(`[` + pubSub[1:len(pubSub)-1] + `,{` + dt + `,"actions":["publish"],"topics":["b"]}]`), wantErr: "topics"},
+		{name: "payload a string", rule: "authorization-details", claims: detail(`"actions":["subscribe"],"topics":[{"match":"a"}],"payload":"x"`), wantErr: "payload"},
+		{name: "payload an array", rule: "authorization-details", claims: detail(`"actions":["subscribe"],"topics":[{"match":"a"}],"payload":[1]`), wantErr: "payload"},
+		{name: "payload null", rule: "authorization-details", claims: detail(`"actions":["subscribe"],"topics":[{"match":"a"}],"payload":null`), wantErr: "payload"},
+		{name: "payload of a publish-only detail is not a subscribe detail", rule: "authorization-details", claims: detail(`"actions":["publish"],"topics":[{"match":"a"}],"payload":{"x":1}`), check: func(t *testing.T, c *Claims) {
 			if len(c.Publish) != 1 || c.SubscribeDetails != nil {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "subscribe details kept in order", item: "53", claims: accessClaims(`[{` + dt + `,"actions":["subscribe"],"topics":[{"match":"a"}],"payload":{"n":1}},{` + dt + `,"actions":["publish"],"topics":[{"match":"p"}]},{` + dt + `,"actions":["subscribe"],"topics":[{"match":"b"}],"payload":{"n":2}}]`), check: func(t *testing.T, c *Claims) {
+		{name: "subscribe details kept in order", rule: "subscription-payload", claims: accessClaims(`[{` + dt + `,"actions":["subscribe"],"topics":[{"match":"a"}],"payload":{"n":1}},{` + dt + `,"actions":["publish"],"topics":[{"match":"p"}]},{` + dt + `,"actions":["subscribe"],"topics":[{"match":"b"}],"payload":{"n":2}}]`), check: func(t *testing.T, c *Claims) {
 			if len(c.SubscribeDetails) != 2 || c.SubscribeDetails[0].Topics[0].Match != "a" || string(c.SubscribeDetails[1].Payload) != `{"n":2}` {
 				t.Errorf("details = %+v", c.SubscribeDetails)
 			}
@@ -153,18 +155,18 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "100 details", item: "35", claims: accessClaims(detailsN(100))},
-		{name: "101 details", item: "35", claims: accessClaims(detailsN(101)), wantErr: "too many authorization details"},
-		{name: "101 details counting only Mercure ones", item: "35", claims: accessClaims(`[{"type":"other"},` + detailsN(100)[1:]), check: func(t *testing.T, c *Claims) {
+		{name: "100 details", rule: "authorization-details", claims: accessClaims(detailsN(100))},
+		{name: "101 details", rule: "authorization-details", claims: accessClaims(detailsN(101)), wantErr: "too many authorization details"},
+		{name: "101 details counting only Mercure ones", rule: "authorization-details", claims: accessClaims(`[{"type":"other"},` + detailsN(100)[1:]), check: func(t *testing.T, c *Claims) {
 			if len(c.SubscribeDetails) != 100 {
 				t.Errorf("got %d details", len(c.SubscribeDetails))
 			}
 		}},
-		{name: "100 topics in one detail", item: "35", claims: detail(`"actions":["subscribe"],"topics":` + topicsN(100))},
-		{name: "101 topics in one detail", item: "35", claims: detail(`"actions":["subscribe"],"topics":` + topicsN(101)), wantErr: "too many topics"},
-		{name: "101 topics summed over details", item: "35", claims: accessClaims(`[{` + dt + `,"actions":["subscribe"],"topics":` + topicsN(51) + `},{` + dt + `,"actions":["publish"],"topics":` + topicsN(50) + `}]`), wantErr: "too many topics"},
-		{name: "100 topics summed over details", item: "35", claims: accessClaims(`[{` + dt + `,"actions":["subscribe"],"topics":` + topicsN(50) + `},{` + dt + `,"actions":["publish"],"topics":` + topicsN(50) + `}]`)},
-		{name: "member names are case-sensitive", item: "35", claims: detail(`"Actions":["publish"],"actions":["read"],"topics":[{"match":"a"}]`), check: grantsNothing},
+		{name: "100 topics in one detail", rule: "authorization-details", claims: detail(`"actions":["subscribe"],"topics":` + topicsN(100))},
+		{name: "101 topics in one detail", rule: "authorization-details", claims: detail(`"actions":["subscribe"],"topics":` + topicsN(101)), wantErr: "too many topics"},
+		{name: "101 topics summed over details", rule: "authorization-details", claims: accessClaims(`[{` + dt + `,"actions":["subscribe"],"topics":` + topicsN(51) + `},{` + dt + `,"actions":["publish"],"topics":` + topicsN(50) + `}]`), wantErr: "too many topics"},
+		{name: "100 topics summed over details", rule: "authorization-details", claims: accessClaims(`[{` + dt + `,"actions":["subscribe"],"topics":` + topicsN(50) + `},{` + dt + `,"actions":["publish"],"topics":` + topicsN(50) + `}]`)},
+		{name: "member names are case-sensitive", rule: "authorization-details", claims: detail(`"Actions":["publish"],"actions":["read"],"topics":[{"match":"a"}]`), check: grantsNothing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,7 +188,7 @@ func TestVerifyAccessTokenRules(t *testing.T) {
 			}
 			v := mustVerifier(t, VerifierConfig{Key: []byte(secret), Issuers: issuers, Now: fixed(t0)})
 			c, err := v.Verify(hs256(t, typ, tt.claims), aud)
-			checkResult(t, "PROTOCOL.md item "+tt.item, c, err, tt.wantErr, tt.check)
+			checkResult(t, "docs/protocol.md#"+tt.rule, c, err, tt.wantErr, tt.check)
 		})
 	}
 }
@@ -237,105 +239,105 @@ func TestVerifyLegacyRules(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		item    string
+		rule    string
 		typ     string
 		claims  string
 		wantErr string
 		check   func(t *testing.T, c *Claims)
 	}{
-		{name: "valid token", item: "36", claims: `{"mercure":{"publish":["*"],"subscribe":["https://e/{id}","a"],"payload":{"a":1}},"sub":"bob"}`, check: func(t *testing.T, c *Claims) {
+		{name: "valid token", rule: "legacy-tokens", claims: `{"mercure":{"publish":["*"],"subscribe":["https://e/{id}","a"],"payload":{"a":1}},"sub":"bob"}`, check: func(t *testing.T, c *Claims) {
 			if c.Format != FormatLegacy || !reflect.DeepEqual(c.Publish, []Selector{{Match: "*"}}) ||
 				!reflect.DeepEqual(c.Subscribe, []Selector{{Match: "https://e/{id}"}, {Match: "a"}}) ||
 				string(c.Payload) != `{"a":1}` || c.SubscribeDetails != nil || c.Subject != "bob" || !c.Expiry.IsZero() {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "typ JWT", item: "36", typ: "JWT", claims: `{"mercure":{"publish":["a"]}}`, check: isFormat(FormatLegacy)},
-		{name: "unknown typ", item: "34", typ: "at+jwt2", claims: `{"mercure":{"publish":["a"]}}`, check: isFormat(FormatLegacy)},
-		{name: "no mercure claim grants nothing", item: "36", claims: `{"sub":"x"}`, check: grantsNothing},
-		{name: "null mercure claim grants nothing", item: "36", claims: `{"mercure":null}`, check: grantsNothing},
-		{name: "empty claims", item: "36", claims: `{}`, check: grantsNothing},
-		{name: "mercure claim a string", item: "36", claims: `{"mercure":"x"}`, wantErr: "not an object"},
-		{name: "mercure claim an array", item: "36", claims: `{"mercure":[]}`, wantErr: "not an object"},
-		{name: "publish a string", item: "36", claims: `{"mercure":{"publish":"*"}}`, wantErr: "mercure.publish"},
-		{name: "publish with a number", item: "36", claims: `{"mercure":{"publish":["a",1]}}`, wantErr: "mercure.publish"},
-		{name: "subscribe with null", item: "36", claims: `{"mercure":{"subscribe":[null]}}`, wantErr: "mercure.subscribe"},
-		{name: "subscribe an object", item: "36", claims: `{"mercure":{"subscribe":{"a":1}}}`, wantErr: "mercure.subscribe"},
-		{name: "null publish counts as absent", item: "36", claims: `{"mercure":{"publish":null,"subscribe":["a"]}}`, check: func(t *testing.T, c *Claims) {
+		{name: "typ JWT", rule: "legacy-tokens", typ: "JWT", claims: `{"mercure":{"publish":["a"]}}`, check: isFormat(FormatLegacy)},
+		{name: "unknown typ", rule: "access-tokens", typ: "at+jwt2", claims: `{"mercure":{"publish":["a"]}}`, check: isFormat(FormatLegacy)},
+		{name: "no mercure claim grants nothing", rule: "legacy-tokens", claims: `{"sub":"x"}`, check: grantsNothing},
+		{name: "null mercure claim grants nothing", rule: "legacy-tokens", claims: `{"mercure":null}`, check: grantsNothing},
+		{name: "empty claims", rule: "legacy-tokens", claims: `{}`, check: grantsNothing},
+		{name: "mercure claim a string", rule: "legacy-tokens", claims: `{"mercure":"x"}`, wantErr: "not an object"},
+		{name: "mercure claim an array", rule: "legacy-tokens", claims: `{"mercure":[]}`, wantErr: "not an object"},
+		{name: "publish a string", rule: "legacy-tokens", claims: `{"mercure":{"publish":"*"}}`, wantErr: "mercure.publish"},
+		{name: "publish with a number", rule: "legacy-tokens", claims: `{"mercure":{"publish":["a",1]}}`, wantErr: "mercure.publish"},
+		{name: "subscribe with null", rule: "legacy-tokens", claims: `{"mercure":{"subscribe":[null]}}`, wantErr: "mercure.subscribe"},
+		{name: "subscribe an object", rule: "legacy-tokens", claims: `{"mercure":{"subscribe":{"a":1}}}`, wantErr: "mercure.subscribe"},
+		{name: "null publish counts as absent", rule: "legacy-tokens", claims: `{"mercure":{"publish":null,"subscribe":["a"]}}`, check: func(t *testing.T, c *Claims) {
 			if c.Publish != nil || len(c.Subscribe) != 1 {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "empty publish", item: "36", claims: `{"mercure":{"publish":[]}}`, check: func(t *testing.T, c *Claims) {
+		{name: "empty publish", rule: "legacy-tokens", claims: `{"mercure":{"publish":[]}}`, check: func(t *testing.T, c *Claims) {
 			if len(c.Publish) != 0 {
 				t.Errorf("publish = %v", c.Publish)
 			}
 		}},
-		{name: "1000 publish selectors", item: "36", claims: `{"mercure":{"publish":` + sels("p", 1000) + `}}`},
-		{name: "1001 publish selectors", item: "36", claims: `{"mercure":{"publish":` + sels("p", 1001) + `}}`, wantErr: "more than 1000"},
-		{name: "1001 subscribe selectors", item: "36", claims: `{"mercure":{"subscribe":` + sels("s", 1001) + `}}`, wantErr: "more than 1000"},
-		{name: "payload a string", item: "36", claims: `{"mercure":{"payload":"hello"}}`, check: func(t *testing.T, c *Claims) {
+		{name: "1000 publish selectors", rule: "legacy-tokens", claims: `{"mercure":{"publish":` + sels("p", 1000) + `}}`},
+		{name: "1001 publish selectors", rule: "legacy-tokens", claims: `{"mercure":{"publish":` + sels("p", 1001) + `}}`, wantErr: "more than 1000"},
+		{name: "1001 subscribe selectors", rule: "legacy-tokens", claims: `{"mercure":{"subscribe":` + sels("s", 1001) + `}}`, wantErr: "more than 1000"},
+		{name: "payload a string", rule: "legacy-tokens", claims: `{"mercure":{"payload":"hello"}}`, check: func(t *testing.T, c *Claims) {
 			if string(c.Payload) != `"hello"` {
 				t.Errorf("payload = %s", c.Payload)
 			}
 		}},
-		{name: "payload a number", item: "36", claims: `{"mercure":{"payload":42}}`, check: func(t *testing.T, c *Claims) {
+		{name: "payload a number", rule: "legacy-tokens", claims: `{"mercure":{"payload":42}}`, check: func(t *testing.T, c *Claims) {
 			if string(c.Payload) != `42` {
 				t.Errorf("payload = %s", c.Payload)
 			}
 		}},
-		{name: "aud and iss not checked", item: "36", claims: `{"iss":"https://evil.example","aud":"https://other/","mercure":{"publish":["a"]}}`, check: func(t *testing.T, c *Claims) {
+		{name: "aud and iss not checked", rule: "legacy-tokens", claims: `{"iss":"https://evil.example","aud":"https://other/","mercure":{"publish":["a"]}}`, check: func(t *testing.T, c *Claims) {
 			if c.Issuer != "https://evil.example" || len(c.Publish) != 1 {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "expired", item: "38", claims: `{"exp":` + pastTime + `,"mercure":{"subscribe":["*"]}}`, wantErr: "expired"},
-		{name: "exp kept", item: "38", claims: `{"exp":` + future + `,"mercure":{"subscribe":["*"]}}`, check: func(t *testing.T, c *Claims) {
+		{name: "expired", rule: "token-expiry", claims: `{"exp":` + pastTime + `,"mercure":{"subscribe":["*"]}}`, wantErr: "expired"},
+		{name: "exp kept", rule: "token-expiry", claims: `{"exp":` + future + `,"mercure":{"subscribe":["*"]}}`, check: func(t *testing.T, c *Claims) {
 			if !c.Expiry.Equal(time.Unix(1700003600, 0)) {
 				t.Errorf("expiry = %v", c.Expiry)
 			}
 		}},
-		{name: "huge exp is clamped, not wrapped", item: "38", claims: `{"exp":1e300}`, check: func(t *testing.T, c *Claims) {
+		{name: "huge exp is clamped, not wrapped", rule: "token-expiry", claims: `{"exp":1e300}`, check: func(t *testing.T, c *Claims) {
 			if c.Expiry.Year() != 9999 {
 				t.Errorf("expiry = %v", c.Expiry)
 			}
 		}},
-		{name: "huge negative exp is expired", item: "38", claims: `{"exp":-1e300}`, wantErr: "expired"},
-		{name: "nbf in the future", item: "34", claims: `{"nbf":1700000001}`, wantErr: "not valid yet"},
-		{name: "exp a string", item: "38", claims: `{"exp":"1700003600"}`, wantErr: "exp claim"},
-		{name: "iat a string", item: "34", claims: `{"iat":"now"}`, wantErr: "iat claim"},
-		{name: "sub a number", item: "34", claims: `{"sub":5}`, wantErr: "sub claim"},
-		{name: "client_id read when a string", item: "36", claims: `{"client_id":"app","sub":"s","iss":"i"}`, check: func(t *testing.T, c *Claims) {
+		{name: "huge negative exp is expired", rule: "token-expiry", claims: `{"exp":-1e300}`, wantErr: "expired"},
+		{name: "nbf in the future", rule: "access-tokens", claims: `{"nbf":1700000001}`, wantErr: "not valid yet"},
+		{name: "exp a string", rule: "token-expiry", claims: `{"exp":"1700003600"}`, wantErr: "exp claim"},
+		{name: "iat a string", rule: "access-tokens", claims: `{"iat":"now"}`, wantErr: "iat claim"},
+		{name: "sub a number", rule: "access-tokens", claims: `{"sub":5}`, wantErr: "sub claim"},
+		{name: "client_id read when a string", rule: "legacy-tokens", claims: `{"client_id":"app","sub":"s","iss":"i"}`, check: func(t *testing.T, c *Claims) {
 			if c.ClientID != "app" || c.Subject != "s" || c.Issuer != "i" {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "client_id of another type ignored", item: "36", claims: `{"client_id":5}`, check: func(t *testing.T, c *Claims) {
+		{name: "client_id of another type ignored", rule: "legacy-tokens", claims: `{"client_id":5}`, check: func(t *testing.T, c *Claims) {
 			if c.ClientID != "" {
 				t.Errorf("client_id = %q", c.ClientID)
 			}
 		}},
-		{name: "claim names are case-sensitive", item: "36", claims: `{"Mercure":{"publish":["*"]},"EXP":1}`, check: func(t *testing.T, c *Claims) {
+		{name: "claim names are case-sensitive", rule: "legacy-tokens", claims: `{"Mercure":{"publish":["*"]},"EXP":1}`, check: func(t *testing.T, c *Claims) {
 			if c.Publish != nil || !c.Expiry.IsZero() {
 				t.Errorf("claims = %+v", c)
 			}
 		}},
-		{name: "claims an array", item: "34", claims: `[1]`, wantErr: "not a JSON object"},
-		{name: "claims null", item: "34", claims: `null`, wantErr: "not a JSON object"},
-		{name: "claims not JSON", item: "34", claims: `{"a":`, wantErr: "malformed"},
+		{name: "claims an array", rule: "access-tokens", claims: `[1]`, wantErr: "not a JSON object"},
+		{name: "claims null", rule: "access-tokens", claims: `null`, wantErr: "not a JSON object"},
+		{name: "claims not JSON", rule: "access-tokens", claims: `{"a":`, wantErr: "malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v := mustVerifier(t, VerifierConfig{Key: []byte(secret), Issuers: []string{issuer}, Now: fixed(t0)})
 			c, err := v.Verify(hs256(t, tt.typ, tt.claims), hubAud)
-			checkResult(t, "PROTOCOL.md item "+tt.item, c, err, tt.wantErr, tt.check)
+			checkResult(t, "docs/protocol.md#"+tt.rule, c, err, tt.wantErr, tt.check)
 		})
 	}
 }
 
-// TestVerifySignatureRules covers PROTOCOL.md item 34's algorithm and key
-// rules, and malformed tokens.
+// TestVerifySignatureRules covers docs/protocol.md#access-tokens algorithm
+// and key rules, and malformed tokens.
 func TestVerifySignatureRules(t *testing.T) {
 	t.Parallel()
 	k := getKeys(t)
@@ -417,7 +419,7 @@ func TestVerifySignatureRules(t *testing.T) {
 			}
 			v := mustVerifier(t, VerifierConfig{Alg: alg, Key: key, Now: fixed(t0)})
 			c, err := v.Verify(tt.token, "")
-			checkResult(t, "PROTOCOL.md item 34", c, err, tt.wantErr, nil)
+			checkResult(t, "docs/protocol.md#access-tokens", c, err, tt.wantErr, nil)
 		})
 	}
 }
@@ -472,7 +474,7 @@ func TestNewVerifierValidates(t *testing.T) {
 }
 
 // TestVerifyCache checks that the cache of verified tokens never extends a
-// token's life (PROTOCOL.md item 38: an expired token is refused on
+// token's life (docs/protocol.md#token-expiry: an expired token is refused on
 // reconnection) and is keyed by audience.
 func TestVerifyCache(t *testing.T) {
 	t.Parallel()

@@ -8,7 +8,7 @@
 //     replay is a cursor walk and retention deletes from the front.
 //   - "ids": key = ID + 0x00 + Seq (big-endian), empty value. The first key
 //     with the prefix ID + 0x00 is the earliest retained update with that ID
-//     (PROTOCOL.md item 45), found in O(log n); evicting one entry leaves the
+//     (docs/protocol.md#duplicate-ids), found in O(log n); evicting one entry leaves the
 //     later duplicates findable.
 //   - "meta": the format version and the last Seq ever assigned, so that Seq
 //     keeps growing across restarts even when retention emptied the log.

@@ -464,7 +464,7 @@ func testSinkSeesScannable(t *testing.T, open Opener) {
 func testLookupDuplicates(t *testing.T, open Opener) {
 	s, _ := start(t, open, history.Retention{})
 	us := appendIDs(t, s, "a", "b", "a", "c", "b", "a")
-	// PROTOCOL.md item 45: duplicate ids resolve to the earliest entry.
+	// docs/protocol.md#duplicate-ids: duplicate ids resolve to the earliest entry.
 	wantLookup(t, s, "a", us[0].Seq, true)
 	wantLookup(t, s, "b", us[1].Seq, true)
 	wantLookup(t, s, "c", us[3].Seq, true)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/history/historytest"
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 )
 
 func TestConformance(t *testing.T) {

@@ -59,9 +59,9 @@
 // stored and will be delivered. The client is never told "stored" for an
 // update that is not; it may be told "failed" for one that is, and if it
 // publishes again the update exists twice (a Last-Event-ID naming that id
-// resolves to the first, PROTOCOL.md item 45). Retries inside the Redis client
-// are disabled for that reason: a retried append would make the duplicate
-// silently.
+// resolves to the first, docs/protocol.md#duplicate-ids). Retries inside the
+// Redis client are disabled for that reason: a retried append would make the
+// duplicate silently.
 package redisstore
 
 import (
@@ -140,9 +140,9 @@ type Options struct {
 	// time.Now. Nodes' clocks should agree (NTP) for age retention to be
 	// exact.
 	Now func() time.Time
-	// Logger receives the store's logs; nil discards them. Open also routes
-	// the Redis client library's own (process-wide) log lines to it, at
-	// debug level, so that they never reach stderr directly.
+	// Logger receives the store's logs; nil discards them. The Redis client
+	// library's own log lines about this store's connections go to it too,
+	// at debug level, and never to stderr directly (see logging.go).
 	Logger *slog.Logger
 	// Stream is the prefix of the Redis keys; "" means the DSN's stream
 	// parameter, else DefaultStream. Hubs with the same prefix on the same
@@ -217,13 +217,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	redis.SetLogger(clientLogger{logger})
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
 
-	client := redis.NewClient(ro)
+	logger = logger.With(slog.String("store", "redis"), slog.String("stream", prefix))
+	client := newTaggedClient(ro, logger)
 	s := &Store{
 		client: client,
 		keys: keys{
@@ -233,13 +233,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		},
 		retention: opts.Retention,
 		now:       now,
-		logger:    logger.With(slog.String("store", "redis"), slog.String("stream", prefix)),
+		logger:    logger,
 		trimNow:   make(chan struct{}, 1),
 		wake:      make(chan struct{}),
 		closing:   make(chan struct{}),
 	}
+	routeLogs(s)
 	last, err := s.open(ctx)
 	if err != nil {
+		unrouteLogs(s)
 		_ = client.Close()
 		return nil, fmt.Errorf("open redis history at %s: %w", redactDSN(dsn), err)
 	}
@@ -358,18 +360,6 @@ func redactErr(err error, dsn string) string {
 		}
 	}
 	return msg
-}
-
-// clientLogger routes go-redis's log lines to the store's logger.
-type clientLogger struct{ l *slog.Logger }
-
-func (c clientLogger) Printf(ctx context.Context, format string, v ...any) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if c.l.Enabled(ctx, slog.LevelDebug) {
-		c.l.DebugContext(ctx, fmt.Sprintf(format, v...), slog.String("component", "go-redis"))
-	}
 }
 
 // Start implements history.Store: it installs sink and starts the reader
@@ -623,6 +613,7 @@ func (s *Store) Close() error {
 	// Closing the client also breaks the reader's blocking XREAD.
 	err := s.client.Close()
 	s.wg.Wait()
+	unrouteLogs(s)
 	if err != nil && !errors.Is(err, redis.ErrClosed) {
 		return fmt.Errorf("close redis history: %w", err)
 	}

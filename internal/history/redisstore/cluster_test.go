@@ -12,7 +12,7 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/history/historytest"
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 )
 
 // sameDeliveries fails tb unless every node's sink saw exactly want (same

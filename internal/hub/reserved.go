@@ -1,63 +1,31 @@
-package match
+package hub
 
 import (
 	"net/url"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	wurl "github.com/nlnwa/whatwg-url/url"
+
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
-// HasControlOrFormat reports whether s contains a C0 control (U+0000 to
-// U+001F), DEL, a C1 control (U+0080 to U+009F) or a Unicode Cf (format)
-// character such as U+200B or U+FEFF, or is not valid UTF-8. Draft-08 refuses
-// such values in matchers, ids, types and topics (PROTOCOL.md items 9, 23, 24
-// and 26).
-func HasControlOrFormat(s string) bool {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				return true
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return true
-		}
-		if r <= 0x9f || unicode.Is(unicode.Cf, r) {
-			return true
-		}
-		i += size
-	}
-	return false
-}
+// The reserved namespace: the part of the topic space that only the hub
+// publishes in (its subscription events), which publishers must not reach by
+// any spelling.
 
-// HasCRLFNUL reports whether s contains CR, LF or NUL: the characters that
-// would let a value inject lines into the SSE stream (CWE-93). Draft-07 hubs
-// refuse them in ids and types (PROTOCOL.md items 23 and 24).
-func HasCRLFNUL(s string) bool {
-	return strings.ContainsAny(s, "\r\n\x00")
-}
-
-// defaultHubPath is the hub path used when the hub URL has none.
-const defaultHubPath = "/.well-known/mercure"
-
-// ReservedTopic07 reports whether a draft-07 topic lies in the reserved
+// reservedTopic07 reports whether a draft-07 topic lies in the reserved
 // namespace, by the rule of the 0.x reference hub: it contains
-// "/.well-known/mercure" anywhere (PROTOCOL.md item 26, where the reference
-// answers 403).
-func ReservedTopic07(topic string) bool {
-	return strings.Contains(topic, defaultHubPath)
+// "/.well-known/mercure" anywhere, where the reference answers 403
+// (docs/protocol.md#publish-topics).
+func reservedTopic07(topic string) bool {
+	return strings.Contains(topic, Path)
 }
 
-// ReservedTopic08 reports whether a draft-08 topic lies in the namespace the
-// hub reserves for itself (PROTOCOL.md item 26): resolved against hub, its
-// path equals hub's path or lies under it, whatever its scheme or host, after
-// percent-decoding of unreserved characters and dot-segment removal. So
+// reservedTopic08 reports whether a draft-08 topic lies in the namespace the
+// hub reserves for itself (docs/protocol.md#publish-topics): resolved against
+// hub, its path equals hub's path or lies under it, whatever its scheme or
+// host, after percent-decoding of unreserved characters and dot-segment
+// removal. So
 // "/.well-known/%6Dercure/x" and
 // "https://x.example/.well-known/mercure/subscriptions/x" are reserved, and
 // so is the relative "mercure/x" against a hub at /.well-known/mercure.
@@ -69,13 +37,13 @@ func ReservedTopic07(topic string) bool {
 // "\" as "/". An empty hub path means /.well-known/mercure; the scheme and
 // host of hub only serve to resolve topics, and a nil hub stands for
 // http://localhost/.well-known/mercure.
-func ReservedTopic08(topic string, hub *url.URL) bool {
-	hubPath := defaultHubPath
-	base := &url.URL{Scheme: "http", Host: "localhost", Path: defaultHubPath}
+func reservedTopic08(topic string, hub *url.URL) bool {
+	hubPath := Path
+	base := &url.URL{Scheme: "http", Host: "localhost", Path: Path}
 	if hub != nil {
 		b := *hub
 		if b.Path == "" && b.RawPath == "" {
-			b.Path = defaultHubPath
+			b.Path = Path
 		}
 		if b.Scheme == "" {
 			b.Scheme = "http"
@@ -122,7 +90,7 @@ func lenientPath(s, basePath string) string {
 	if i := strings.IndexAny(s, "?#"); i >= 0 {
 		s = s[:i]
 	}
-	if _, rest, ok := splitScheme(s); ok {
+	if _, rest, ok := match.SplitScheme(s); ok {
 		if !strings.HasPrefix(rest, "/") {
 			return "" // an opaque URI such as "urn:x" has no path
 		}
@@ -171,18 +139,6 @@ func decodeUnreserved(p string) string {
 		b.WriteByte(p[i])
 	}
 	return b.String()
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 func isUnreserved(c byte) bool {

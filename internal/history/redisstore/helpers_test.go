@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mercurectl/mercurectl/internal/history"
-	"github.com/mercurectl/mercurectl/internal/history/redis/redistest"
+	"github.com/mercurectl/mercurectl/internal/history/redisstore/redistest"
 )
 
 var prefixes atomic.Int64
