@@ -182,7 +182,7 @@ func (o *conformanceOptions) validate() error {
 		return usageErrorf("conformance: only one of the credentials can read stdin")
 	}
 	if o.PublisherJWT == "" {
-		alg, err := canonicalAlg(o.JWTAlg)
+		alg, err := token.CanonicalAlg(o.JWTAlg)
 		if err != nil {
 			return usageErrorf("conformance: --jwt-alg: %w", err)
 		}
@@ -259,7 +259,7 @@ func runConformance(ctx context.Context, opts *conformanceOptions) error {
 		sum, err = conformance.Run(ctx, co)
 		return err
 	})
-	if errorIs[*interruptedError](err) {
+	if _, ok := errors.AsType[*interruptedError](err); ok {
 		return err
 	}
 	if err != nil && !(stopped && errors.Is(err, context.Canceled)) {

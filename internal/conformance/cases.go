@@ -30,7 +30,7 @@ type caseDef struct {
 	// they run once, in the newest generation checked, and cite the
 	// section they build on.
 	beyond bool
-	needs      needs
+	needs  needs
 	// exclusive cases run alone, after the others (a hub restart).
 	exclusive bool
 	// bulk is how many updates the case publishes in bulk; its timeout

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/client"
+	"github.com/mercurectl/mercurectl/internal/match"
 )
 
 // maxReplyBody bounds the body read from a non-streaming reply.
@@ -351,7 +352,7 @@ func (t *T) subscribeURL(s sub, tok string) string {
 		switch {
 		case !t.is08():
 			q.Add("topic", x.v)
-		case x.typ == "urlpattern":
+		case x.typ == match.TypeURLPattern:
 			q.Add("match_urlpattern", x.v)
 		default:
 			q.Add("match", x.v)

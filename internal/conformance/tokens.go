@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mercurectl/mercurectl/internal/client"
+	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
@@ -22,8 +23,8 @@ const caseTokenTTL = 10 * time.Minute
 // urlpattern or template; draft-07 ignores the type, the hub decides).
 type sel struct{ v, typ string }
 
-func exact(v string) sel   { return sel{v, token.MatchExact} }
-func pattern(v string) sel { return sel{v, token.MatchURLPattern} }
+func exact(v string) sel   { return sel{v, match.TypeExact} }
+func pattern(v string) sel { return sel{v, match.TypeURLPattern} }
 func tmpl(v string) sel    { return sel{v, "template"} }
 
 // mintOpts tunes a minted token.
@@ -117,7 +118,7 @@ func (r *runner) accessClaims(action string, topics ...string) (map[string]any, 
 	now := time.Now()
 	var ts []map[string]string
 	for _, t := range topics {
-		ts = append(ts, map[string]string{"match": t, "match_type": token.MatchExact})
+		ts = append(ts, map[string]string{"match": t, "match_type": match.TypeExact})
 	}
 	iss := r.o.Issuer
 	if iss == "" {
