@@ -137,7 +137,7 @@ $ mercurectl conformance --list`,
 	fl.StringVar(&opts.Resource, "resource", "", "check the Link headers of this `URL` of your application, which should advertise the hub")
 	fl.DurationVar(&opts.Heartbeat, "heartbeat", 0, "the hub's keep-alive interval (`D`), to check that keep-alives arrive in time")
 	fl.IntVar(&opts.HistoryDepth, "history-depth", conformance.DefaultHistoryDepth, "`N` updates published by the deep-cursor case")
-	fl.StringVar(&opts.RestartCmd, "restart-cmd", "", "shell `COMMAND` that restarts the hub, to check that cursors survive a restart")
+	fl.StringVar(&opts.RestartCmd, "restart-cmd", "", "shell `COMMAND` that restarts the hub and returns once it is back up (or while it is down), to check that cursors survive a restart")
 	fl.IntVar(&opts.Parallel, "parallel", conformance.DefaultConcurrency, "run up to `N` cases at once")
 	return cmd
 }
@@ -262,7 +262,7 @@ func runConformance(ctx context.Context, opts *conformanceOptions) error {
 	if _, ok := errors.AsType[*interruptedError](err); ok {
 		return err
 	}
-	if err != nil && !(stopped && errors.Is(err, context.Canceled)) {
+	if err != nil && (!stopped || !errors.Is(err, context.Canceled)) {
 		switch {
 		case errors.Is(err, conformance.ErrUnreachable):
 			return newUnreachableError(fmt.Errorf("conformance: %w", err))

@@ -310,13 +310,11 @@ type runner struct {
 	timeout time.Duration
 	depth   int
 
-	md          *client.Metadata // nil when the hub serves none
-	anonymous   bool             // the hub accepts subscribers without a token
-	subsAPI     map[client.Protocol]bool
-	readyGen    client.Protocol // generation of the ready tokens (ProtocolAuto: any)
-	signingKey  any
-	mu          sync.Mutex
-	caseCounter int
+	md         *client.Metadata // nil when the hub serves none
+	anonymous  bool             // the hub accepts subscribers without a token
+	subsAPI    map[client.Protocol]bool
+	readyGen   client.Protocol // generation of the ready tokens (ProtocolAuto: any)
+	signingKey any
 }
 
 func newRunner(o Options) (*runner, error) {

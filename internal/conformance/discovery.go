@@ -60,7 +60,7 @@ func (t *T) metadata() (*reply, map[string]json.RawMessage, error) {
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(rp.body), &doc); err != nil {
-		return rp, nil, fmt.Errorf("the metadata at %s is not a JSON object: %v", t.r.c.MetadataURL(), err)
+		return rp, nil, fmt.Errorf("the metadata at %s is not a JSON object: %w", t.r.c.MetadataURL(), err)
 	}
 	return rp, doc, nil
 }

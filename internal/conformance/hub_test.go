@@ -4,12 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/mercurectl/mercurectl/internal/client"
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/hub"
 	"github.com/mercurectl/mercurectl/internal/token"
@@ -133,5 +133,37 @@ func TestOurHubPassesEveryCase(t *testing.T) {
 			t.Errorf("no %scase ran", p)
 		}
 	}
-	_ = client.Protocol07
+}
+
+// The deep-cursor case at its default depth: a cursor 19,999 updates deep
+// is found, and the whole replay arrives.
+func TestOldCursorFoundAtDefaultDepth(t *testing.T) {
+	t.Parallel()
+	if raceEnabled || testing.Short() {
+		t.Skip("publishes 20,000 updates: skipped under -race and -short")
+	}
+	h := startHub(t, hubOptions{})
+	o := runOptions(h.url)
+	o.HistoryDepth = 0 // the default
+	o.Run = regexp.MustCompile(`^beyond/old-cursor-found `)
+	res, sum := runResults(t, o)
+	if r := res["draft-08 beyond/old-cursor-found"]; r.Status != Pass || sum.Passed != 1 {
+		t.Fatalf("%s: %s; summary %+v", r.Status, r.Detail, sum)
+	}
+}
+
+// A hub whose history is smaller than the depth: the deep-cursor case is
+// skipped, and says why; so is the long replay.
+func TestSmallHistorySkipsTheDeepCases(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, hubOptions{historySize: 300})
+	o := runOptions(h.url)
+	o.Run = regexp.MustCompile(`^beyond/(old-cursor-found|replay-over-1000-events) `)
+	res, _ := runResults(t, o)
+	for _, name := range []string{"draft-08 beyond/old-cursor-found", "draft-08 beyond/replay-over-1000-events"} {
+		r := res[name]
+		if r.Status != Skip || !strings.Contains(r.Detail, "the hub's history does not hold the update published") {
+			t.Errorf("%s: %s (%s), want a skip that says the history is too small", name, r.Status, r.Detail)
+		}
+	}
 }

@@ -117,7 +117,7 @@ func (s *stream) next(idle time.Duration, what string, stopAtReplayDone bool) (e
 		s.mu.Unlock()
 		if ended {
 			if endErr != nil && s.t.ctx.Err() == nil {
-				return evt{}, fmt.Errorf("%w (%v)", errEnded, endErr)
+				return evt{}, fmt.Errorf("%w (%w)", errEnded, endErr)
 			}
 			if s.t.ctx.Err() != nil {
 				return evt{}, s.t.waitErr(what)

@@ -92,7 +92,7 @@ func subscribeCases() []*caseDef {
 			},
 		},
 		{
-			group: "subscribe", name: "private-not-for-unauthorized",
+			group: "subscribe", name: "private-not-for-other-grants",
 			spec07: d07Authorization, spec08: d08Authorization,
 			needs: needKey,
 			run: func(t *T) error {
@@ -342,29 +342,18 @@ func checkQueryMethod(t *T) error {
 	if err != nil {
 		return err
 	}
-	body := url.Values{"match": {topic}}.Encode()
-	req, err := t.request("QUERY", t.r.c.HubURL(), strings.NewReader(body), tok)
+	st, rp, err := t.open(sub{method: "QUERY", body: url.Values{"match": {topic}}.Encode(), token: &tok})
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := t.r.httpc.Do(req)
-	if err != nil {
-		return err
-	}
-	if !isEventStream(resp) {
-		_ = resp.Body.Close()
-		switch resp.StatusCode {
+	if rp != nil {
+		switch rp.status {
 		case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusBadRequest:
-			return skipf("the hub does not accept QUERY subscriptions (optional): %d", resp.StatusCode)
+			return skipf("the hub does not accept QUERY subscriptions (optional): %s", rp)
 		}
-		return fmt.Errorf("a QUERY subscription got %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		return fmt.Errorf("a QUERY subscription got %s, want 200 text/event-stream", rp)
 	}
-	s := newStream(t, resp, func() { _ = resp.Body.Close() })
-	t.mu.Lock()
-	t.streams = append(t.streams, s)
-	t.mu.Unlock()
+	s := st
 	id, err := t.publishData(topic, "x")
 	if err != nil {
 		return err

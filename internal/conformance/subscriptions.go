@@ -284,7 +284,7 @@ func checkSubscriptionsCollection(t *T) error {
 	}
 	var doc collectionDoc
 	if err := json.Unmarshal([]byte(rp.body), &doc); err != nil {
-		return fmt.Errorf("the collection is not JSON: %v", err)
+		return fmt.Errorf("the collection is not JSON: %w", err)
 	}
 	if !strings.EqualFold(doc.Type, "subscriptions") {
 		return fmt.Errorf("the collection's type is %q, want Subscriptions", doc.Type)
@@ -353,7 +353,7 @@ func checkSubscriptionSingle(t *T) error {
 	}
 	var one subscriptionDoc
 	if err := json.Unmarshal([]byte(rp.body), &one); err != nil {
-		return fmt.Errorf("GET %s: not JSON: %v", d.ID, err)
+		return fmt.Errorf("GET %s: not JSON: %w", d.ID, err)
 	}
 	if one.ID != d.ID || one.selector(t.is08()) != topic {
 		return fmt.Errorf("GET %s answered the subscription %q to %q", d.ID, one.ID, one.selector(t.is08()))

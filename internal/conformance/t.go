@@ -338,6 +338,7 @@ type sub struct {
 	header       http.Header
 	query        url.Values // added to the query
 	rawQuery     string     // when set, the exact query
+	body         string     // when set, a form body (for QUERY)
 }
 
 // subscribeURL returns the subscription URL of s.
@@ -394,10 +395,17 @@ func (t *T) open(s sub) (*stream, *reply, error) {
 	if s.cookie != "" || s.queryToken {
 		headerTok = ""
 	}
-	req, err := http.NewRequestWithContext(ctx, method, t.subscribeURL(s, tok), nil)
+	var body io.Reader
+	if s.body != "" {
+		body = strings.NewReader(s.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.subscribeURL(s, tok), body)
 	if err != nil {
 		cancel()
 		return nil, nil, err
+	}
+	if s.body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
