@@ -19,43 +19,29 @@ import (
 //go:embed cli.md.tmpl
 var cliDocTemplate string
 
-// cliDocOptions are the inputs of the hidden `mercurectl docs`.
-type cliDocOptions struct {
-	Root *cobra.Command
-	File string
-}
-
 func newCLIDocCmd() *cobra.Command {
-	opts := &cliDocOptions{}
-	cmd := &cobra.Command{
-		Use:   "docs --file <file>",
-		Short: "Generate the command-line reference in Markdown",
-		Long: `Generate the command-line reference (docs/cli.md) from the command tree:
+	return newGeneratorCmd(generator{
+		use:   "docs --file <file>",
+		short: "Generate the command-line reference in Markdown",
+		long: `Generate the command-line reference (docs/cli.md) from the command tree:
 every command with its flags, the environment variables and the exit codes.`,
-		Example: "$ mercurectl docs --file docs/cli.md",
-		Hidden:  true, // for the repository: go generate ./cmd/mercurectl
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.File == "" {
-				return usageErrorf("docs: --file is required")
-			}
-			opts.Root = cmd.Root()
-			return runCLIDoc(opts)
-		},
-	}
-	cmd.Flags().StringVar(&opts.File, "file", "", "write the reference to `FILE`")
-	return cmd
+		example: "$ mercurectl docs --file docs/cli.md",
+		flag:    "file",
+		usage:   "write the reference to `FILE`",
+		run:     writeCLIDoc,
+	})
 }
 
-func runCLIDoc(opts *cliDocOptions) error {
-	doc, err := renderCLIDoc(opts.Root)
+// writeCLIDoc writes the command-line reference of the tree under root to file.
+func writeCLIDoc(root *cobra.Command, file string) error {
+	doc, err := renderCLIDoc(root)
 	if err != nil {
 		return fmt.Errorf("generate the command-line reference: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(opts.File), 0o755); err != nil { //nolint:gosec // G301: a public documentation directory
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil { //nolint:gosec // G301: a public documentation directory
 		return fmt.Errorf("generate the command-line reference: %w", err)
 	}
-	if err := os.WriteFile(opts.File, []byte(doc), 0o644); err != nil { //nolint:gosec // G306: a public documentation file
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil { //nolint:gosec // G306: a public documentation file
 		return fmt.Errorf("generate the command-line reference: %w", err)
 	}
 	return nil

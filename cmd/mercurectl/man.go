@@ -35,25 +35,47 @@ type manOptions struct {
 }
 
 func newManCmd(f *factory) *cobra.Command {
-	opts := &manOptions{Getenv: f.Getenv}
-	cmd := &cobra.Command{
-		Use:   "man --dir <dir>",
-		Short: "Generate the man pages",
-		Long: `Generate one man page per command into a directory, replacing the pages
+	return newGeneratorCmd(generator{
+		use:   "man --dir <dir>",
+		short: "Generate the man pages",
+		long: `Generate one man page per command into a directory, replacing the pages
 already there. The page date comes from SOURCE_DATE_EPOCH (Unix seconds), or
 is fixed, so that the output is reproducible.`,
-		Example: "$ mercurectl man --dir man/",
-		Hidden:  true, // for packaging: go generate ./cmd/mercurectl
+		example: "$ mercurectl man --dir man/",
+		flag:    "dir",
+		usage:   "write the pages into `DIR`",
+		run: func(root *cobra.Command, dir string) error {
+			return runMan(&manOptions{Getenv: f.Getenv, Root: root, Dir: dir})
+		},
+	})
+}
+
+// generator describes a hidden command that writes documentation generated
+// from the command tree (man pages, docs/cli.md) to the path its one flag
+// names; go generate runs them.
+type generator struct {
+	use, short, long, example string
+	flag, usage               string // the required path flag
+	run                       func(root *cobra.Command, path string) error
+}
+
+func newGeneratorCmd(g generator) *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:     g.use,
+		Short:   g.short,
+		Long:    g.long,
+		Example: g.example,
+		Hidden:  true, // for the repository and packaging: go generate ./cmd/mercurectl
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Dir == "" {
-				return usageErrorf("man: --dir is required")
+			if path == "" {
+				return usageErrorf("%s: --%s is required", cmd.Name(), g.flag)
 			}
-			opts.Root = cmd.Root()
-			return runMan(opts)
+			return g.run(cmd.Root(), path)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "write the pages into `DIR`")
+	cmd.Flags().StringVar(&path, g.flag, "", g.usage)
 	return cmd
 }
 

@@ -57,6 +57,7 @@ func TestScripts(t *testing.T) {
 			"waitfile":   cmdWaitfile,
 			"exits":      cmdExits,
 			"hub":        cmdHub,
+			"damage":     cmdDamage,
 			"redis":      cmdRedis,      // cluster_script_test.go
 			"faultproxy": cmdFaultproxy, // conformance_script_test.go
 		},

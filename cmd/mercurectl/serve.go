@@ -27,6 +27,7 @@ import (
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/hub"
 	"github.com/mercurectl/mercurectl/internal/token"
+	"github.com/mercurectl/mercurectl/internal/ui"
 )
 
 // Serve defaults that are not the hub's own.
@@ -83,12 +84,14 @@ type serveOptions struct {
 	WriteTimeout       time.Duration
 	DispatchTimeout    time.Duration
 	MaxBodySize        byteSize
+	MaxSelectorBytes   byteSize
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
 	LogFormat          string
 	LogLevel           string
 	Dev                bool
+	UI                 bool
 	ShutdownTimeout    time.Duration
 
 	// Set by validate.
@@ -97,12 +100,13 @@ type serveOptions struct {
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
 	opts := &serveOptions{
-		IO:          f.IO,
-		Getenv:      f.Getenv,
-		Now:         f.Now,
-		HTTPClient:  f.HTTPClient,
-		notifyForce: notifySignals,
-		MaxBodySize: hub.DefaultMaxBodySize,
+		IO:               f.IO,
+		Getenv:           f.Getenv,
+		Now:              f.Now,
+		HTTPClient:       f.HTTPClient,
+		notifyForce:      notifySignals,
+		MaxBodySize:      hub.DefaultMaxBodySize,
+		MaxSelectorBytes: hub.DefaultMaxSelectorBytes,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
@@ -120,12 +124,23 @@ History is kept in a bolt file in the user's state directory unless
 --transport says otherwise.
 
 --dev starts a development hub: a random key if none is given, anonymous
-subscribers, CORS for every origin, and a ready-to-use token printed on
-stderr as MERCURE_JWT=<token>, with the hub URL.
+subscribers, CORS for every origin, the debug UI, and a ready-to-use token
+printed on stderr as MERCURE_JWT=<token>, with the hub URL.
+
+--ui serves the debug UI at /.well-known/mercure/ui/: subscribe and see
+events arrive, publish, decode tokens, and list the active subscriptions.
+Outside --dev the page holds no secret: paste a token into it.
 
 The hub runs until SIGINT (Ctrl-C) or SIGTERM: open streams are closed,
 in-flight publishes finish, the history is closed, and serve exits 0. A second
-signal stops it at once (exit 130).`,
+signal stops it at once (exit 130).
+
+One subscription request may carry at most 1000 topic= values (draft-07) or
+100 matchers of at most 4096 bytes each (draft-08), at most
+--max-selector-bytes of selectors in all, at most 100 URI templates or URL
+patterns, and URI templates of at most 32 expressions; URL patterns have at
+most 32 groups and wildcards and 512 regexp instructions. A request over a
+limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
 $ mercurectl serve --jwt-alg RS256 --jwt-key @public.pem --transport bolt:///var/lib/mercure/hub.db
@@ -187,12 +202,15 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", hub.DefaultWriteTimeout, "maximum lifetime of one subscription (0 = none)")
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
+	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")
 	fl.StringVar(&opts.LogFormat, "log-format", logFormatAuto, "log `FORMAT` on stderr: auto (text on a terminal, else json), text or json")
 	fl.StringVar(&opts.LogLevel, "log-level", "info", "minimum log `LEVEL`: debug, info, warn or error")
-	fl.BoolVar(&opts.Dev, "dev", false, "development mode: random key if none, anonymous, CORS *, print a token")
+	fl.BoolVar(&opts.Dev, "dev", false, "development mode: random key if none, anonymous, CORS *, the debug UI, print a token")
+	fl.BoolVar(&opts.UI, "ui", false, "serve the debug UI at /.well-known/mercure/ui/ (always on with --dev)")
+	bindEnv(fl, "ui", "MERCURE_UI")
 	fl.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a graceful shutdown may wait for in-flight requests")
 	return cmd
 }
@@ -242,6 +260,9 @@ func (o *serveOptions) validate() error {
 	}
 	if o.MaxBodySize <= 0 {
 		return usageErrorf("serve: --max-body-size must be positive")
+	}
+	if o.MaxSelectorBytes <= 0 {
+		return usageErrorf("serve: --max-selector-bytes must be positive")
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
@@ -401,7 +422,13 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		}
 		return fmt.Errorf("serve: open history: %w", err)
 	}
-	h, err := hub.New(opts.hubConfig(store, pubVerifier, subVerifier, logger))
+	var devJWT, devSubJWT string
+	if opts.Dev {
+		devJWT, devSubJWT = opts.devTokens(keys, logger)
+	}
+	cfg := opts.hubConfig(store, pubVerifier, subVerifier, logger)
+	cfg.UI = opts.uiHandler(keys, devJWT)
+	h, err := hub.New(cfg)
 	if err != nil {
 		closeListeners()
 		_ = store.Close()
@@ -444,7 +471,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	logger.Info("listening", attrs...)
 	opts.warnAboutConfig(logger, keys)
 	if opts.Dev {
-		opts.printDevBanner(hubURL, keys, logger)
+		opts.printDevBanner(hubURL, keys, devJWT, devSubJWT)
 	}
 	// The address file comes last: whoever waits for it finds the start-up
 	// logs (and the --dev token) already written.
@@ -544,6 +571,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 		WriteTimeout:       o.WriteTimeout,
 		DispatchTimeout:    o.DispatchTimeout,
 		MaxBodySize:        int64(o.MaxBodySize),
+		MaxSelectorBytes:   int(o.MaxSelectorBytes),
 		Subscriptions:      o.Subscriptions,
 		Draft08Only:        o.Draft08Only,
 		Logger:             logger,
@@ -577,10 +605,11 @@ func (o *serveOptions) warnAboutConfig(logger *slog.Logger, keys serveKeys) {
 	}
 }
 
-// printDevBanner prints, on stderr, what --dev promises: the hub URL and a
-// token granting publish and subscribe on every topic, in the legacy format
-// that every hub and client understands.
-func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slog.Logger) {
+// devTokens mints what --dev hands out: a token granting publish and
+// subscribe on every topic, in the legacy format that every hub and client
+// understands, and a subscriber token when the subscriber key differs. Each
+// is "" when the key cannot mint (no key, or not HMAC).
+func (o *serveOptions) devTokens(keys serveKeys, logger *slog.Logger) (jwt, subJWT string) {
 	mint := func(key []byte, publish bool) string {
 		if key == nil || !token.IsHMAC(o.JWTAlg) {
 			return ""
@@ -599,12 +628,43 @@ func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slo
 		}
 		return tok
 	}
-	jwt := mint(keys.publisher, true)
-	var subJWT string
+	jwt = mint(keys.publisher, true)
 	if keys.subscriber != nil && string(keys.subscriber) != string(keys.publisher) {
 		subJWT = mint(keys.subscriber, false)
 	}
+	return jwt, subJWT
+}
 
+// uiHandler returns the debug UI for --ui and --dev, nil otherwise. Only
+// --dev gives the page a secret: the development token, and the key itself
+// only when --dev generated it (a configured key never leaves the hub).
+func (o *serveOptions) uiHandler(keys serveKeys, devJWT string) http.Handler {
+	if !o.UI && !o.Dev {
+		return nil
+	}
+	uo := ui.Options{
+		HubPath:            hub.Path,
+		Dev:                o.Dev,
+		ResourceIdentifier: o.ResourceIdentifier,
+		Subscriptions:      o.Subscriptions,
+		Draft08Only:        o.Draft08Only,
+		Anonymous:          o.Anonymous || o.Dev,
+	}
+	if len(o.Issuers) > 0 {
+		uo.Issuer = o.Issuers[0]
+	}
+	if o.Dev {
+		uo.DevToken = devJWT
+		if keys.generated {
+			uo.MintKey, uo.MintAlg = keys.publisher, o.JWTAlg
+		}
+	}
+	return ui.New(uo)
+}
+
+// printDevBanner prints, on stderr, what --dev promises: the hub URL and the
+// development tokens.
+func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, jwt, subJWT string) {
 	r := o.IO.ErrRenderer()
 	title := r.NewStyle().Bold(true).Foreground(lipgloss.Color("3"))
 	var b strings.Builder
@@ -627,7 +687,8 @@ func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, logger *slo
 	b.WriteString("\nTry it from another terminal, with the variables above exported:\n")
 	b.WriteString("  $ mercurectl subscribe --topic '*'\n")
 	b.WriteString("  $ mercurectl publish --topic https://example.com/hello --data 'Hello, world'\n")
-	fmt.Fprintf(&b, "  $ curl -N '%s?topic=*'\n\n", hubURL)
+	fmt.Fprintf(&b, "  $ curl -N '%s?topic=*'\n", hubURL)
+	fmt.Fprintf(&b, "Or open the debug UI: %s/ui/\n\n", hubURL)
 	_, _ = fmt.Fprint(o.IO.ErrOut, b.String()) // as the logs, best effort
 }
 

@@ -99,6 +99,9 @@ func openStore(ctx context.Context, spec transportSpec, o storeOptions) (history
 		if errors.Is(err, bolt.ErrInUse) {
 			return nil, "", fmt.Errorf("%w (is another mercurectl serve running? stop it, or choose another file with --transport bolt://FILE)", err)
 		}
+		if errors.Is(err, bolt.ErrCorrupt) {
+			return nil, "", fmt.Errorf("%w (move the file aside to start with an empty history, or choose another file with --transport bolt://FILE)", err)
+		}
 		if err != nil {
 			return nil, "", err
 		}

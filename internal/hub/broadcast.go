@@ -13,21 +13,27 @@ import (
 // broadcaster is the fan-out: it routes every update that the store delivers
 // to the queues of the subscribers that match it and may see it.
 //
-// Cost per update: subscribers with an exact selector are found through an
-// index by topic, so a publish costs in proportion to the subscribers that
-// match, plus one (cached) match per subscriber that uses a template, a URL
-// pattern or "*". Nothing blocks: a full queue marks its subscriber as
-// lagging, and that subscriber's own goroutine catches up from the store.
+// Cost per update: subscribers are grouped by distinct selector in a
+// match.Index, which finds exact selectors by topic, never evaluates "*",
+// and evaluates only the templates and URL patterns whose literal prefix the
+// topic starts with, once per distinct selector whatever the number of
+// subscribers sharing it. So a publish costs in proportion to the
+// subscribers that receive it plus the length of its topics. Nothing blocks:
+// a full queue marks its subscriber as lagging, and that subscriber's own
+// goroutine catches up from the store.
 type broadcaster struct {
 	cache *match.Cache
 
-	// mu guards the indexes. dispatch holds it for reading (dispatch is
-	// serial by the store's contract); add/remove hold it for writing, which
-	// makes "register, then read last" atomic with respect to dispatch.
-	mu    sync.RWMutex
-	exact map[string][]*subscriber
-	wild  []*subscriber
-	all   map[*subscriber]struct{}
+	// mu guards the index and the groups. dispatch holds it for reading
+	// (dispatch is serial by the store's contract, which is what the index's
+	// Match needs); add/remove hold it for writing, which makes "register,
+	// then read last" atomic with respect to dispatch.
+	mu  sync.RWMutex
+	idx *match.Index[*selGroup]
+	all map[*subscriber]struct{}
+	// allPeak is the size of all when it was last made: a Go map keeps the
+	// memory of its peak size, so it is remade once it shrinks to a quarter.
+	allPeak int
 
 	// last and lastID describe the newest update fully dispatched. They are
 	// written by dispatch only.
@@ -35,10 +41,15 @@ type broadcaster struct {
 	lastID atomic.Pointer[string]
 }
 
+// selGroup is the subscribers that use one distinct selector.
+type selGroup struct {
+	subs []*subscriber
+}
+
 func newBroadcaster(cache *match.Cache) *broadcaster {
 	return &broadcaster{
 		cache: cache,
-		exact: make(map[string][]*subscriber),
+		idx:   match.NewIndex[*selGroup](cache),
 		all:   make(map[*subscriber]struct{}),
 	}
 }
@@ -48,13 +59,19 @@ func newBroadcaster(cache *match.Cache) *broadcaster {
 func (b *broadcaster) add(s *subscriber) (uint64, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, t := range s.exact {
-		b.exact[t] = append(b.exact[t], s)
-	}
-	if len(s.wild) > 0 {
-		b.wild = append(b.wild, s)
+	for _, sel := range s.selectors {
+		g, ok := b.idx.Get(sel)
+		if !ok {
+			g = &selGroup{}
+			b.idx.Put(sel, g)
+		}
+		if n := len(g.subs); n > 0 && g.subs[n-1] == s {
+			continue // a selector s repeats
+		}
+		g.subs = append(g.subs, s)
 	}
 	b.all[s] = struct{}{}
+	b.allPeak = max(b.allPeak, len(b.all))
 	id := ""
 	if p := b.lastID.Load(); p != nil {
 		id = *p
@@ -66,23 +83,31 @@ func (b *broadcaster) add(s *subscriber) (uint64, string) {
 func (b *broadcaster) remove(s *subscriber) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, t := range s.exact {
-		list := b.exact[t]
-		if i := slices.Index(list, s); i >= 0 {
-			list = slices.Delete(list, i, i+1)
+	for _, sel := range s.selectors {
+		g, ok := b.idx.Get(sel)
+		if !ok {
+			continue
 		}
-		if len(list) == 0 {
-			delete(b.exact, t)
-		} else {
-			b.exact[t] = list
+		i := slices.Index(g.subs, s)
+		if i < 0 {
+			continue // a selector s repeats, already removed
 		}
-	}
-	if len(s.wild) > 0 {
-		if i := slices.Index(b.wild, s); i >= 0 {
-			b.wild = slices.Delete(b.wild, i, i+1)
+		last := len(g.subs) - 1
+		g.subs[i] = g.subs[last]
+		g.subs[last] = nil
+		g.subs = g.subs[:last]
+		switch {
+		case last == 0:
+			b.idx.Delete(sel)
+		case cap(g.subs) >= 64 && last <= cap(g.subs)/4:
+			g.subs = slices.Clip(slices.Clone(g.subs)) // give back the memory of a group that shrank
 		}
 	}
 	delete(b.all, s)
+	if b.allPeak >= 1024 && len(b.all) <= b.allPeak/4 {
+		b.all = shrinkMap(b.all)
+		b.allPeak = len(b.all)
+	}
 }
 
 // resync empties s's queue and returns the newest dispatched Seq: s then
@@ -112,16 +137,11 @@ func (b *broadcaster) dispatch(u *history.Update) {
 	// updates on topics nobody follows cost no encoding.
 	q := queued{u: u}
 	b.mu.RLock()
-	for _, t := range u.Topics {
-		for _, s := range b.exact[t] {
+	b.idx.Match(u.Topics, func(g *selGroup) {
+		for _, s := range g.subs {
 			b.deliver(s, &q)
 		}
-	}
-	for _, s := range b.wild {
-		if s.stamp != u.Seq && s.matchesWild(b.cache, u) {
-			b.deliver(s, &q)
-		}
-	}
+	})
 	b.lastID.Store(&u.ID) // updates are read-only once dispatched
 	b.last.Store(u.Seq)
 	b.mu.RUnlock()
@@ -132,7 +152,7 @@ func (b *broadcaster) deliver(s *subscriber, q *queued) {
 		return // already reached through another topic
 	}
 	s.stamp = q.u.Seq
-	if q.u.Private && !s.authorized(b.cache, q.u) {
+	if q.u.Private && !s.authorizedDispatch(b.cache, q.u) {
 		return
 	}
 	if q.ev == nil {

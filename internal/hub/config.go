@@ -2,6 +2,7 @@ package hub
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
@@ -22,11 +23,17 @@ const (
 	DefaultDispatchTimeout = 5 * time.Second
 	// DefaultMaxBodySize caps a publish request body (1 MiB, as the reference hub).
 	DefaultMaxBodySize = 1 << 20
+	// DefaultMaxSelectorBytes caps the selectors of one subscription
+	// request, in bytes all together (64 KiB): enough for a thousand
+	// 65-byte topics, and a small, fixed cost per request for the hub.
+	DefaultMaxSelectorBytes = 64 << 10
 	// DefaultQueueSize is how many updates may wait for one subscriber before
 	// it is disconnected as too slow (it resumes from history).
 	DefaultQueueSize = 4096
 	// Path is where the hub is served.
 	Path = "/.well-known/mercure"
+	// UIPath is where Config.UI is served.
+	UIPath = Path + "/ui/"
 	// MetadataPath is where the RFC 9728 protected-resource metadata is served.
 	MetadataPath = "/.well-known/oauth-protected-resource" + Path
 )
@@ -60,6 +67,9 @@ type Config struct {
 	DispatchTimeout time.Duration
 	// MaxBodySize caps a publish body in bytes; larger gets 413.
 	MaxBodySize int64
+	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
+	// match…= values) of one subscription request; larger gets 400.
+	MaxSelectorBytes int
 	// QueueSize is the per-subscriber queue bound.
 	QueueSize int
 	// Draft08Only switches the legacy generation off
@@ -70,6 +80,10 @@ type Config struct {
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// UI, when set, serves everything under UIPath (the debug page). It is
+	// answered before CORS: the page is for its own origin only, and may
+	// carry a development token that no other site must read.
+	UI http.Handler
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -26,8 +26,8 @@ var ErrInvalidConfig = errors.New("invalid hub configuration")
 // (docs/protocol.md#subscribe-methods).
 const methodQuery = "QUERY"
 
-// matchCacheSize bounds the memo of (selector, topic) matches.
-const matchCacheSize = 1 << 16
+// matchCacheBytes bounds the memo of (selector, topic) matches.
+const matchCacheBytes = match.DefaultCacheBytes
 
 // Hub is a Mercure hub. Create it with New, serve it as an http.Handler, and
 // end it with Shutdown then Close.
@@ -36,7 +36,7 @@ type Hub struct {
 	log       *slog.Logger
 	bc        *broadcaster
 	cache     *match.Cache
-	selectors *selectorCache
+	selectors *selectorRegistry
 	metrics   *metrics
 
 	done      chan struct{} // closed by Shutdown: streams end
@@ -114,6 +114,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxBodySize <= 0 {
 		cfg.MaxBodySize = DefaultMaxBodySize
 	}
+	if cfg.MaxSelectorBytes <= 0 {
+		cfg.MaxSelectorBytes = DefaultMaxSelectorBytes
+	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
 	}
@@ -124,13 +127,13 @@ func New(cfg Config) (*Hub, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cache := match.NewCache(matchCacheSize)
+	cache := match.NewCache(matchCacheBytes)
 	h := &Hub{
 		cfg:       cfg,
 		log:       logger,
 		cache:     cache,
 		bc:        newBroadcaster(cache),
-		selectors: newSelectorCache(4096),
+		selectors: newSelectorRegistry(cache),
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
@@ -170,6 +173,9 @@ func (h *Hub) sweepLoop() {
 			return
 		case <-t.C:
 			h.bc.sweep(h.now(), h.cfg.Heartbeat, tick)
+			// Drop the match results of selectors released since the last
+			// tick: one pass over the cache, only when there are some.
+			h.cache.Purge()
 		}
 	}
 }
@@ -182,6 +188,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Xss-Protection", "1; mode=block")
 	hd.Set("Content-Security-Policy", "default-src 'self'")
+	if h.cfg.UI != nil && (r.URL.Path == strings.TrimSuffix(UIPath, "/") || strings.HasPrefix(r.URL.Path, UIPath)) {
+		h.cfg.UI.ServeHTTP(w, r)
+		return
+	}
 	if h.cors(w, r) {
 		return
 	}

@@ -26,7 +26,7 @@ const maxPublishTopics = 1000
 // lengths SHOULD be capped, 413 when exceeded). Matching costs grow with
 // topic length, so an uncapped topic would let one publisher slow down every
 // pattern subscriber.
-const maxTopicLength = 4096
+const maxTopicLength = MaxTopicLength
 
 // servePublish handles POST on the hub path (docs/protocol.md#publication).
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +86,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 
 	base := h.hubURL(r)
 	grants := h.compileGrants(claims.Publish, base)
+	defer h.selectors.release(grants...)
 	for _, t := range u.Topics {
 		if !granted(h.cache, grants, t) {
 			return "", errForbidden("the token does not grant publishing to " + strconv.Quote(t))
@@ -136,8 +137,17 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 			case reservedTopic08(t, base):
 				return nil, errBadRequest("topics under the hub path are reserved")
 			}
-		} else if reservedTopic07(t) {
+		} else if reservedTopic07(t) || reservedTopic08(t, base) {
+			// The draft-07 rule (a substring) and the draft-08 one (the
+			// resolved path), so that no spelling reaches the namespace
+			// that draft-08 subscribers see as the hub's own.
 			return nil, &httpError{status: http.StatusForbidden, msg: "topics under /.well-known/mercure are reserved"}
+		}
+		// Grants and exact matchers read the topic as it is, URL patterns
+		// read it as a URL parser does: the two must be the same string
+		// (docs/protocol.md#publish-topics).
+		if c := match.CanonicalTopic(t, base.EscapedPath()); c != t {
+			return nil, errBadRequest("topic %q is not in canonical form (URL parsers remove its dot segments and read \\ as /): publish %q instead", t, c)
 		}
 	}
 	u.Data, _ = f.first("data")
@@ -148,6 +158,8 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if id, ok := f.first("id"); ok && id != "" {
 		switch {
+		case len(id) > MaxIDLength:
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(`"id" too long (at most %d bytes)`, MaxIDLength)}
 		case strings.HasPrefix(id, "#"):
 			return nil, errBadRequest(`"id" must not start with "#"`)
 		case id == "earliest":
@@ -164,6 +176,8 @@ func (h *Hub) updateFromForm(r *http.Request, f form, g generation) (*history.Up
 
 	if typ, ok := f.first("type"); ok && typ != "" {
 		switch {
+		case len(typ) > MaxTypeLength:
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf(`"type" too long (at most %d bytes)`, MaxTypeLength)}
 		case !sse.ValidField(typ), !utf8.ValidString(typ), g == gen08 && match.HasControlOrFormat(typ):
 			return nil, errBadRequest(`"type" contains a forbidden character`)
 		case g == gen08 && typ == "mercure":

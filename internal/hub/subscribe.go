@@ -18,11 +18,20 @@ import (
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
-// Subscription limits (docs/protocol.md#subscribe-topic and #subscribe-match).
+// Subscription limits: the protocol's (docs/protocol.md#subscribe-topic and
+// #subscribe-match) and the per-request budget that bounds what one request
+// can cost the hub (docs/protocol.md#subscription-budget).
 const (
 	maxTopics07    = 1000
 	maxMatchers08  = 100
-	maxMatcherSize = 4096
+	maxMatcherSize = MaxTopicLength
+	// maxPatterns caps the URI templates or URL patterns of one request:
+	// unlike exact topics, each distinct one may be evaluated for every
+	// publish whose topic starts with its literal prefix.
+	maxPatterns = 100
+	// maxTemplateExpressions caps the expressions of one URI template; a
+	// template's match costs up to its expressions times the topic length.
+	maxTemplateExpressions = 32
 	// flushSize is how much replayed data is buffered before a write.
 	flushSize = 32 << 10
 )
@@ -83,6 +92,16 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 		if topics > maxTopics07 {
 			return nil, errBadRequest(`too many "topic" parameters (at most %d)`, maxTopics07)
 		}
+		// The same cap as draft-08 matchers: each selector is matched
+		// against every update and copied into its subscription events.
+		for _, s := range req.raw {
+			if len(s.value) > maxMatcherSize {
+				return nil, errBadRequest("topic selector too long (at most %d bytes)", maxMatcherSize)
+			}
+		}
+		if err := h.checkBudget07(req.raw); err != nil {
+			return nil, err
+		}
 		req.cursor, req.hasCursor = f.first("lastEventID")
 	case matchers > 0:
 		req.gen = gen08
@@ -97,6 +116,9 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 				return nil, errBadRequest("matcher contains a control or format character")
 			}
 		}
+		if err := h.checkBudget08(req.raw); err != nil {
+			return nil, err
+		}
 		req.cursor, req.hasCursor = f.first("last_event_id")
 	default:
 		return nil, errBadRequest(`missing "match" subscription parameter (draft-07 clients: "topic")`)
@@ -105,6 +127,56 @@ func (h *Hub) parseSubscribe(r *http.Request) (*subscribeRequest, error) {
 		req.cursor, req.hasCursor = v[0], true
 	}
 	return req, nil
+}
+
+// checkBudget07 applies the per-request budget to draft-07 selectors.
+func (h *Hub) checkBudget07(raw []rawSelector) error {
+	if err := h.checkSelectorBytes(raw); err != nil {
+		return err
+	}
+	templates := 0
+	for _, s := range raw {
+		n := match.TemplateExpressions(s.value)
+		if n == 0 {
+			continue
+		}
+		if n > maxTemplateExpressions {
+			return errBadRequest("URI template too complex: %d expressions, at most %d per template", n, maxTemplateExpressions)
+		}
+		if templates++; templates > maxPatterns {
+			return errBadRequest("too many URI templates: at most %d per subscription request (exact topics do not count)", maxPatterns)
+		}
+	}
+	return nil
+}
+
+// checkBudget08 applies the per-request budget to draft-08 matchers.
+func (h *Hub) checkBudget08(raw []rawSelector) error {
+	if err := h.checkSelectorBytes(raw); err != nil {
+		return err
+	}
+	patterns := 0
+	for _, s := range raw {
+		if s.typ != match.TypeURLPattern || s.value == "*" {
+			continue
+		}
+		if patterns++; patterns > maxPatterns {
+			return errBadRequest("too many URL patterns: at most %d per subscription request (exact matchers do not count)", maxPatterns)
+		}
+	}
+	return nil
+}
+
+// checkSelectorBytes caps the total size of one request's selectors.
+func (h *Hub) checkSelectorBytes(raw []rawSelector) error {
+	total := 0
+	for _, s := range raw {
+		total += len(s.value)
+	}
+	if limit := h.cfg.MaxSelectorBytes; total > limit {
+		return errBadRequest("selectors too long: %d bytes in all, at most %d bytes per subscription request", total, limit)
+	}
+	return nil
 }
 
 // serveSubscribe handles GET, HEAD and QUERY on the hub path.
@@ -119,6 +191,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, req.gen, err)
 		return
 	}
+	defer h.releaseSubscriber(s) // runs last, once s is out of the broadcaster
 
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -160,7 +233,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		case "earliest":
 			replay, respCursor = true, "earliest"
 		default:
-			seq, found, err := h.cfg.Store.Lookup(r.Context(), req.cursor)
+			var seq uint64
+			var found bool
+			var err error
+			if len(req.cursor) <= MaxIDLength { // a longer one names no update
+				seq, found, err = h.cfg.Store.Lookup(r.Context(), req.cursor)
+			}
 			if err != nil {
 				h.writeError(w, r, req.gen, storeError(err))
 				return
@@ -237,6 +315,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	s.gen = req.gen
 	s.claims = claims
 	base := h.hubURL(r)
+	s.selectors = make([]*match.Selector, 0, len(req.raw))
 	for _, rs := range req.raw {
 		var sel *match.Selector
 		if req.gen == gen07 {
@@ -244,18 +323,14 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 		} else {
 			sel, err = h.selectors.get08(rs.typ, rs.value, base)
 			if err != nil {
+				h.releaseSubscriber(s)
 				return nil, errBadRequest("invalid matcher")
 			}
 		}
 		s.selectors = append(s.selectors, sel)
-		if t, ok := sel.Exact(); ok {
-			s.exact = append(s.exact, t)
-		} else {
-			s.wild = append(s.wild, sel)
-		}
 	}
 	if claims != nil {
-		s.grants = h.compileGrants(claims.Subscribe, base)
+		s.grants = h.selectors.acquireGrants(claims.Subscribe, base)
 	}
 	if h.cfg.Subscriptions {
 		s.subs = h.describeSubscriptions(s, base)
@@ -276,19 +351,18 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	return s, nil
 }
 
-// compileGrants compiles a token's topic selectors.
+// releaseSubscriber gives back the shared selectors and grants of s, once
+// it is out of the broadcaster (or was never in it).
+func (h *Hub) releaseSubscriber(s *subscriber) {
+	h.selectors.release(s.selectors...)
+	h.selectors.releaseGrants(s.grants)
+	s.selectors, s.grants = nil, nil
+}
+
+// compileGrants compiles a token's topic selectors; give them back with
+// h.selectors.release once done.
 func (h *Hub) compileGrants(sels []token.Selector, base *url.URL) []*match.Selector {
-	out := make([]*match.Selector, 0, len(sels))
-	for _, g := range sels {
-		if g.Type == "" {
-			out = append(out, h.selectors.get07(g.Match))
-			continue
-		}
-		if sel, err := h.selectors.get08(g.Type, g.Match, base); err == nil {
-			out = append(out, sel)
-		}
-	}
-	return out
+	return h.selectors.compile(sels, base)
 }
 
 // conn writes one subscription's stream.
@@ -325,15 +399,25 @@ func (c *conn) catchUp(after, until uint64) error {
 	if after >= until {
 		return nil
 	}
-	return c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
+	var writeErr error
+	err := c.h.cfg.Store.Scan(c.ctx, after, until, func(u *history.Update) error {
 		if c.s.canSee(c.h.cache, u) {
 			c.buf = encodeUpdate(c.buf, u)
 			if len(c.buf) >= flushSize {
-				return c.flush()
+				writeErr = c.flush()
+				return writeErr
 			}
 		}
 		return nil
 	})
+	if err != nil && writeErr == nil && c.ctx.Err() == nil && !errors.Is(err, history.ErrClosed) {
+		// The store failed (a damaged file, a backend that went away): the
+		// operator must hear of it, and the client gets what was read so
+		// far and a normal end of stream, from which it resumes.
+		c.h.log.Error("replay stopped: the history store failed", "subscriber", c.s.id, "error", err)
+		_ = c.flush()
+	}
+	return err
 }
 
 // live forwards queued updates until the client leaves, the hub shuts down,

@@ -32,10 +32,12 @@ type subscriber struct {
 	gen    generation
 	claims *token.Claims // nil for an anonymous subscriber
 
-	selectors []*match.Selector // as requested, in order
-	exact     []string          // the literal topics of exact selectors
-	wild      []*match.Selector // the other selectors
-	grants    []*match.Selector // subscribe grants, for private updates
+	// selectors are as requested, in order, shared with every subscription
+	// that uses the same ones (each holds a reference in the hub's selector
+	// registry); grants are the token's subscribe grants, for private
+	// updates, shared the same way (nil without a token).
+	selectors []*match.Selector
+	grants    *grantSet
 
 	// subs describes the subscriptions for events and the API, one per
 	// distinct selector; set before registration, only with
@@ -105,18 +107,7 @@ func (s *subscriber) take(spare []queued) ([]queued, bool, uint32) {
 
 // matches reports whether one of s's selectors matches one of u's topics.
 func (s *subscriber) matches(c *match.Cache, u *history.Update) bool {
-	for _, t := range u.Topics {
-		for _, e := range s.exact {
-			if e == t {
-				return true
-			}
-		}
-	}
-	return s.matchesWild(c, u)
-}
-
-func (s *subscriber) matchesWild(c *match.Cache, u *history.Update) bool {
-	for _, sel := range s.wild {
+	for _, sel := range s.selectors {
 		for _, t := range u.Topics {
 			if c.Match(sel, t) {
 				return true
@@ -130,9 +121,26 @@ func (s *subscriber) matchesWild(c *match.Cache, u *history.Update) bool {
 // subscribe grant must match one of its topics
 // (docs/protocol.md#private-delivery).
 func (s *subscriber) authorized(c *match.Cache, u *history.Update) bool {
-	for _, g := range s.grants {
+	return s.grants != nil && s.grants.allow(c, u)
+}
+
+// authorizedDispatch is authorized for the dispatch path, which checks each
+// update against each distinct grant set once.
+func (s *subscriber) authorizedDispatch(c *match.Cache, u *history.Update) bool {
+	g := s.grants
+	if g == nil {
+		return false
+	}
+	if g.stamp != u.Seq {
+		g.stamp, g.ok = u.Seq, g.allow(c, u)
+	}
+	return g.ok
+}
+
+func (g *grantSet) allow(c *match.Cache, u *history.Update) bool {
+	for _, sel := range g.sels {
 		for _, t := range u.Topics {
-			if c.Match(g, t) {
+			if c.Match(sel, t) {
 				return true
 			}
 		}

@@ -82,6 +82,7 @@ func (h *Hub) describeSubscriptions(s *subscriber, base *url.URL) []subscription
 		details = make([][]*match.Selector, len(s.claims.SubscribeDetails))
 		for i, d := range s.claims.SubscribeDetails {
 			details[i] = h.compileGrants(d.Topics, base)
+			defer h.selectors.release(details[i]...)
 		}
 	}
 	for _, sel := range s.selectors {
@@ -387,7 +388,9 @@ func (h *Hub) authorizeAPI(r *http.Request) (generation, error) {
 	}
 	// Matched without the dispatch cache: request paths are unbounded and
 	// would only evict useful entries.
-	for _, sel := range h.compileGrants(claims.Subscribe, h.hubURL(r)) {
+	grants := h.compileGrants(claims.Subscribe, h.hubURL(r))
+	defer h.selectors.release(grants...)
+	for _, sel := range grants {
 		if sel.Match(target) {
 			return g, nil
 		}

@@ -103,7 +103,7 @@ func BenchmarkCacheParallel(b *testing.B) {
 	}
 
 	b.Run("hits", func(b *testing.B) {
-		c := NewCache(len(sels) * len(topics) * 4) // twice the working set, per the Cache doc
+		c := NewCache(len(sels) * len(topics) * 2 * (cacheEntryOverhead + 100)) // twice the working set, per the Cache doc
 		for _, s := range sels {
 			for _, t := range topics {
 				c.Match(s, t)
@@ -132,7 +132,7 @@ func BenchmarkCacheParallel(b *testing.B) {
 		})
 	})
 	b.Run("churn", func(b *testing.B) {
-		c := NewCache(4096)
+		c := NewCache(4096 * (cacheEntryOverhead + 100))
 		var next atomic.Uint64
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {

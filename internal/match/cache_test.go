@@ -39,7 +39,7 @@ func cacheFixture(tb testing.TB) ([]*Selector, []string) {
 func TestCacheAgreesWithMatch(t *testing.T) {
 	t.Parallel()
 	sels, topics := cacheFixture(t)
-	c := NewCache(64) // small, so that generations rotate during the test
+	c := NewCache(4096) // small, so that generations rotate during the test
 	for round := range 3 {
 		for _, s := range sels {
 			for _, topic := range topics {
@@ -49,8 +49,8 @@ func TestCacheAgreesWithMatch(t *testing.T) {
 			}
 		}
 	}
-	if n := c.Len(); n == 0 || n > 64 {
-		t.Errorf("Len() = %d, want 1..64", n)
+	if n, b := c.Len(), c.Bytes(); n == 0 || b > 4096 {
+		t.Errorf("Len() = %d, Bytes() = %d, want at least one entry and at most 4096 bytes", n, b)
 	}
 }
 
@@ -114,20 +114,60 @@ func TestCacheSeparatesBases(t *testing.T) {
 	}
 }
 
-func TestCacheBounded(t *testing.T) {
+func TestCacheBoundedByBytes(t *testing.T) {
 	t.Parallel()
-	for _, size := range []int{1, 2, 3, 100, 1000, 5000} {
+	for _, size := range []int{1, 100, 1000, 100_000, 1 << 20} {
 		c := NewCache(size)
 		s := Compile07("https://example.com/books/{id}")
+		long := Compile07("https://example.com/" + strings.Repeat("a", 3000) + "/{id}")
 		for i := range 20000 {
 			topic := fmt.Sprintf("https://example.com/books/%d", i)
-			if !c.Match(s, topic) {
-				t.Fatalf("size %d: %q did not match", size, topic)
+			if !c.Match(s, topic) || c.Match(long, topic) {
+				t.Fatalf("size %d: wrong result for %q", size, topic)
 			}
 		}
-		if n, limit := c.Len(), max(size, 2); n > limit || n == 0 {
-			t.Errorf("NewCache(%d): Len() = %d after 20000 distinct topics, want 1..%d", size, n, limit)
+		// Each shard keeps at least one entry per generation whatever its
+		// bound, so tiny caches may hold a few entries more.
+		limit := max(size, 2*len(c.shards)*(cacheEntryOverhead+len(long.id)+40))
+		if n, b := c.Len(), c.Bytes(); b > limit || n == 0 {
+			t.Errorf("NewCache(%d): Len() = %d, Bytes() = %d after 20000 distinct topics, want 1 entry to %d bytes", size, n, b, limit)
 		}
+	}
+}
+
+func TestCachePurgeDropsForgottenSelectors(t *testing.T) {
+	t.Parallel()
+	c := NewCache(1 << 20)
+	kept := Compile07("https://example.com/kept/{id}")
+	gone := Compile07("https://example.com/gone/{id}")
+	for i := range 100 {
+		c.Match(kept, fmt.Sprintf("https://example.com/kept/%d", i))
+		c.Match(gone, fmt.Sprintf("https://example.com/gone/%d", i))
+	}
+	before := c.Bytes()
+	if n := c.Purge(); n != 0 {
+		t.Fatalf("Purge() with nothing forgotten dropped %d entries", n)
+	}
+	c.Forget(gone)
+	c.Forget(Compile07("https://example.com/exact")) // not cached: nothing to do
+	if n := c.Purge(); n != 100 {
+		t.Errorf("Purge() dropped %d entries, want the forgotten selector's 100", n)
+	}
+	if n, b := c.Len(), c.Bytes(); n != 100 || b >= before || b == 0 {
+		t.Errorf("after Purge: Len() = %d, Bytes() = %d (before %d), want 100 entries and fewer bytes", n, b, before)
+	}
+	if !cacheHolds(c, kept, "https://example.com/kept/7") || cacheHolds(c, gone, "https://example.com/gone/7") {
+		t.Errorf("Purge dropped the wrong entries")
+	}
+	// A selector compiled again after being forgotten matches as before.
+	again := Compile07("https://example.com/gone/{id}")
+	if !c.Match(again, "https://example.com/gone/7") || c.Match(again, "https://example.com/kept/7") {
+		t.Errorf("recompiled selector gave wrong results")
+	}
+	var nilCache *Cache
+	nilCache.Forget(gone)
+	if nilCache.Purge() != 0 || nilCache.Bytes() != 0 {
+		t.Errorf("nil cache Purge or Bytes is not 0")
 	}
 }
 
@@ -135,7 +175,7 @@ func TestCacheKeepsHotEntries(t *testing.T) {
 	t.Parallel()
 	// A hot entry looked up between rotations survives: it is promoted from
 	// the previous generation to the current one.
-	c := NewCache(128)
+	c := NewCache(128 * (cacheEntryOverhead + 64))
 	s := Compile07("https://example.com/books/{id}")
 	hot := "https://example.com/books/hot"
 	c.Match(s, hot)
@@ -190,8 +230,8 @@ func TestNewCacheDefault(t *testing.T) {
 	for i := range c.shards {
 		total += 2 * c.shards[i].limit
 	}
-	if total > DefaultCacheEntries || total < DefaultCacheEntries/2 {
-		t.Errorf("NewCache(0) capacity = %d, want about %d", total, DefaultCacheEntries)
+	if total > DefaultCacheBytes || total < DefaultCacheBytes/2 {
+		t.Errorf("NewCache(0) capacity = %d bytes, want about %d", total, DefaultCacheBytes)
 	}
 	if len(c.shards)&(len(c.shards)-1) != 0 {
 		t.Errorf("shard count %d is not a power of two", len(c.shards))
@@ -210,7 +250,7 @@ func TestCacheConcurrent(t *testing.T) {
 			want[i][j] = s.Match(topic)
 		}
 	}
-	for _, size := range []int{16, 100000} { // constant eviction, then mostly hits
+	for _, size := range []int{2048, 10 << 20} { // constant eviction, then mostly hits
 		c := NewCache(size)
 		var wg sync.WaitGroup
 		for g := range 16 {
@@ -226,8 +266,8 @@ func TestCacheConcurrent(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if n := c.Len(); n > max(size, 2) {
-			t.Errorf("size %d: Len() = %d", size, n)
+		if b := c.Bytes(); b > max(size, 2*len(c.shards)*200) {
+			t.Errorf("size %d: Bytes() = %d", size, b)
 		}
 	}
 }

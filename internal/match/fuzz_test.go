@@ -19,7 +19,7 @@ func FuzzCompile07(f *testing.F) {
 	} {
 		f.Add(s, "https://example.com/books/1")
 	}
-	cache := NewCache(256)
+	cache := NewCache(256 * (cacheEntryOverhead + 100))
 	f.Fuzz(func(t *testing.T, sel, topic string) {
 		s := Compile07(sel)
 		if s.String() != sel {
@@ -68,7 +68,7 @@ func FuzzCompile08(f *testing.F) {
 	f.Add("urlpattern", "/books/:id", "https:books/1")
 	f.Add("Exact", "*", "x")
 	base := mustParse(f, hubURL)
-	cache := NewCache(256)
+	cache := NewCache(256 * (cacheEntryOverhead + 100))
 	f.Fuzz(func(t *testing.T, matchType, pattern, topic string) {
 		s, err := Compile08(matchType, pattern, base)
 		validType := matchType == "" || matchType == TypeExact || matchType == TypeURLPattern

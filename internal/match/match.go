@@ -8,11 +8,11 @@
 // exact string, or a WHATWG URL Pattern (docs/protocol.md#matching-08 and
 // #authorization-details).
 //
-// Every matcher runs in time linear in the topic: URI templates compile to a
-// Go regexp (RE2, no backtracking), and the URL Pattern library compiles each
-// URL component to a Go regexp as well. Even so, a template or pattern match
-// costs microseconds and allocates, so Cache memoises (selector, topic)
-// results for the dispatch path.
+// Every matcher runs in time linear in the topic for a given selector: URI
+// templates compile to a small automaton of their own (template.go), and the
+// URL Pattern library compiles each URL component to a Go regexp (RE2, no
+// backtracking). A pattern match still costs microseconds and allocates, so
+// Cache memoises (selector, topic) results for the dispatch path.
 //
 // A Selector is immutable once compiled and safe for concurrent use.
 package match
@@ -22,11 +22,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/dunglas/go-urlpattern"
-	"github.com/yosida95/uritemplate/v3"
 )
 
 // Kind is the kind of a compiled selector.
@@ -127,8 +125,8 @@ type Selector struct {
 	raw       string
 	matchType string
 
-	// re is the compiled URI template (KindTemplate).
-	re *regexp.Regexp
+	// tmpl is the compiled URI template (KindTemplate).
+	tmpl *template
 
 	// pattern is the compiled URL pattern (KindURLPattern); base is the
 	// absolute URL relative topics resolve against ("" when none), and
@@ -152,39 +150,21 @@ type Selector struct {
 // least one expression gives KindTemplate, which matches the identical string
 // or any string the template matches. Anything else, including an invalid
 // template, gives KindExact. So does a template longer than MaxPatternLength
-// or too large for a regular expression (such as an expression with more than
-// a thousand variables): this bounds the cost of matching
+// or with an expression of more than 1,001 variables (the limit of the
+// regular expressions templates used to compile to, kept so that such
+// selectors behave as they did): this bounds the cost of matching
 // (docs/protocol.md#matching-07), and Compile07 cannot refuse a selector
 // since it also reads legacy tokens. Compile07 never fails.
 func Compile07(s string) *Selector {
 	if s == "*" {
 		return &Selector{kind: KindAny, raw: s, matchType: TypeAny}
 	}
-	if strings.IndexByte(s, '{') >= 0 && len(s) <= MaxPatternLength {
-		if re := templateRegexp(s); re != nil {
-			return newCached(&Selector{kind: KindTemplate, raw: s, matchType: TypeTemplate, re: re}, "t", "")
+	if strings.IndexByte(s, '{') >= 0 {
+		if t := compileTemplate(s); t != nil {
+			return newCached(&Selector{kind: KindTemplate, raw: s, matchType: TypeTemplate, tmpl: t}, "t", "")
 		}
 	}
 	return &Selector{kind: KindExact, raw: s, matchType: TypeExact}
-}
-
-// templateRegexp returns the regexp of the URI template s, or nil when s is
-// not a template with at least one expression or the regexp cannot be built.
-func templateRegexp(s string) (re *regexp.Regexp) {
-	tmpl, err := uritemplate.New(s)
-	if err != nil || len(tmpl.Varnames()) == 0 {
-		return nil
-	}
-	// Template.Regexp uses regexp.MustCompile, which panics when the
-	// generated expression exceeds RE2's limits (a repeat count above 1000,
-	// or a program too large). Such a template cannot be matched in bounded
-	// time, so it degrades to an exact selector.
-	defer func() {
-		if recover() != nil {
-			re = nil
-		}
-	}()
-	return tmpl.Regexp()
 }
 
 // Compile08 compiles a draft-08 matcher (docs/protocol.md#subscribe-match,
@@ -328,7 +308,7 @@ func (s *Selector) Match(topic string) bool {
 	case KindExact:
 		return topic == s.raw
 	case KindTemplate:
-		return topic == s.raw || s.re.MatchString(topic)
+		return topic == s.raw || s.tmpl.match(topic)
 	case KindURLPattern:
 		return s.matchURLPattern(topic)
 	default:
@@ -394,4 +374,15 @@ func SplitScheme(s string) (scheme, rest string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// urlPrefix returns the index key prefix of a URL pattern (see urlView.key).
+func (s *Selector) urlPrefix() string {
+	return libraryPatternPrefix(s.pattern)
+}
+
+// matchURLView is Match for a URL pattern, given the topic parsed against
+// the selector's base; the general matcher runs through c.
+func (s *Selector) matchURLView(topic string, _ *urlView, c *Cache, th uint64) bool {
+	return c.MatchHashed(s, topic, th)
 }

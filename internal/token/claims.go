@@ -46,6 +46,12 @@ func (c *rawClaims) UnmarshalJSON(b []byte) error {
 	if kind(b) != '{' {
 		return invalidError("claims are not a JSON object")
 	}
+	if err := checkUniqueMembers(b); err != nil {
+		if errors.Is(err, errDuplicateMember) {
+			return invalidError("claims have a duplicate member")
+		}
+		return err
+	}
 	if err := json.Unmarshal(b, &c.members); err != nil {
 		return err
 	}

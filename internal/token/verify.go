@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -220,6 +221,15 @@ func (s *verifyState) keyFunc(t *jwt.Token) (any, error) {
 	}
 	if _, ok := t.Header["crit"]; ok {
 		return nil, invalidError("unsupported critical header parameter")
+	}
+	// A header with two "alg" or "kid" members reads differently to
+	// different parsers, as duplicate claims do.
+	if seg, _, _ := strings.Cut(t.Raw, "."); seg != "" {
+		if hb, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "=")); err == nil {
+			if err := checkUniqueMembers(hb); err != nil {
+				return nil, invalidError("header has a duplicate member")
+			}
+		}
 	}
 	var kid string
 	if k, ok := t.Header["kid"]; ok {

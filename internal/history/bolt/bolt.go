@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mercurectl/mercurectl/internal/history"
+	"github.com/mercurectl/mercurectl/internal/ratelog"
 )
 
 // DefaultLockTimeout is how long Open waits for another process to release the
@@ -135,6 +137,9 @@ type Store struct {
 	mu        sync.Mutex
 	sink      history.Sink
 	commitErr error // the last commit's error, nil once one succeeds
+	// commitLog and corruptLog keep failures that recur on every write or
+	// read to one log line per interval.
+	commitLog, corruptLog ratelog.Limiter
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	seq   uint64 // last Seq assigned and committed
@@ -179,10 +184,21 @@ func Open(path string, opts Options) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout: timeout,
-		// The hashmap freelist stays fast when retention frees many pages.
-		FreelistType: bbolt.FreelistMapType,
+	// bbolt lays out a new database in an existing empty file without a
+	// word; an empty file where history was expected is worth one.
+	wasEmpty := false
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		wasEmpty = true
+	}
+	var db *bbolt.DB
+	err := guard(path, func() error {
+		var err error
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+			Timeout: timeout,
+			// The hashmap freelist stays fast when retention frees many pages.
+			FreelistType: bbolt.FreelistMapType,
+		})
+		return err
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open history: history file %s is %w", path, ErrInUse)
@@ -201,14 +217,22 @@ func Open(path string, opts Options) (*Store, error) {
 		done:      make(chan struct{}),
 	}
 	var evicted uint64
-	err = db.Update(func(tx *bbolt.Tx) error {
-		var err error
-		evicted, err = s.init(tx)
-		return err
+	err = guard(path, func() error {
+		return db.Update(func(tx *bbolt.Tx) error {
+			if err := checkSize(tx, path); err != nil {
+				return err
+			}
+			var err error
+			evicted, err = s.init(tx)
+			return err
+		})
 	})
 	if err != nil {
-		_ = db.Close()
+		_ = guard(path, db.Close)
 		return nil, fmt.Errorf("open history %s: %w", path, err)
+	}
+	if wasEmpty {
+		logger.Warn("the history file was empty: starting with an empty history", "path", path)
 	}
 	s.lastSeq.Store(s.seq)
 	logger.Debug("history opened", "path", path, "last_seq", s.seq,
@@ -461,7 +485,7 @@ func (s *Store) linger(batch []*request, prev int) []*request {
 // commit writes batch in one transaction, then delivers and acknowledges it.
 func (s *Store) commit(batch []*request) {
 	seq, first := s.seq, s.first
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		logB, ids, meta := tx.Bucket(bucketLog), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
 		// Keys only ever grow at the end of the log: fill split pages fully.
 		logB.FillPercent = 1.0
@@ -500,7 +524,10 @@ func (s *Store) commit(batch []*request) {
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: commit history: %w", history.ErrUnavailable, err)
-		s.logger.Error("history commit failed", "path", s.path, "updates", countItems(batch), "err", err)
+		// A full disk fails every commit: say so once per interval.
+		if ok, n := s.commitLog.Allow(); ok {
+			s.logger.Error("history commit failed", "path", s.path, "updates", countItems(batch), "err", err, "failures_not_logged", n)
+		}
 		s.mu.Lock()
 		s.commitErr = err
 		s.mu.Unlock()
@@ -587,7 +614,7 @@ func (s *Store) evict(tx *bbolt.Tx, first, last uint64) (uint64, error) {
 func (s *Store) sweep() {
 	cutoff := s.now().Add(-s.retention.MaxAge)
 	stale := false
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		_, v := tx.Bucket(bucketLog).Cursor().First()
 		if v == nil {
 			return nil
@@ -598,7 +625,7 @@ func (s *Store) sweep() {
 	})
 	if err == nil && stale {
 		first := s.first
-		err = s.db.Update(func(tx *bbolt.Tx) error {
+		err = s.update(func(tx *bbolt.Tx) error {
 			var err error
 			first, err = s.evict(tx, first, s.seq)
 			return err
@@ -646,7 +673,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, bool, error) {
 	prefix := append([]byte(id), 0)
 	var seq uint64
 	var found bool
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		front, err := s.liveFront(tx)
 		if err != nil {
 			return err
@@ -683,7 +710,7 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 			return history.ErrClosed
 		}
 		buf = buf[:0]
-		err := s.db.View(func(tx *bbolt.Tx) error {
+		err := s.view(func(tx *bbolt.Tx) error {
 			start := after + 1
 			front, err := s.liveFront(tx)
 			if err != nil {

@@ -20,7 +20,7 @@ func (s *Store) Len() uint64 {
 		return 0
 	}
 	var n uint64
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		kLast, _ := c.Last()
 		if len(kLast) != 8 {
