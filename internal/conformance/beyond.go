@@ -9,11 +9,12 @@ import (
 
 // Figures of the beyond cases.
 const (
-	// longReplay is how many updates the long-replay case publishes: above
-	// the 1,000 events after which reference hubs were seen to cut a replay.
-	longReplay = 1500
-	// deliveryBound is how soon a live update must arrive.
-	deliveryBound = time.Second
+	// defaultLongReplay is how many updates the long-replay case publishes:
+	// above the 1,000 events after which reference hubs were seen to cut a
+	// replay.
+	defaultLongReplay = 1500
+	// defaultDeliveryBound is how soon a live update must arrive.
+	defaultDeliveryBound = time.Second
 	// deliveryProbes is how many updates the no-buffering case times.
 	deliveryProbes = 3
 	// restartTime is added to the restart case's timeout for the restart.
@@ -38,9 +39,9 @@ func beyondCases() []*caseDef {
 		{
 			group: "beyond", name: "replay-over-1000-events",
 			beyond: true, spec07: d07Reconcile, spec08: d08Reconcile,
-			bulk: func(*runner) int { return longReplay },
+			bulk: func(r *runner) int { return r.longReplay() },
 			run: func(t *T) error {
-				return t.checkLongReplay(longReplay, true)
+				return t.checkLongReplay(t.r.longReplay(), true)
 			},
 		},
 		// A cursor still replays after the hub restarts.
@@ -67,6 +68,22 @@ func beyondCases() []*caseDef {
 			run: checkNoBuffering,
 		},
 	}
+}
+
+// longReplay is how many updates the long-replay case publishes.
+func (r *runner) longReplay() int {
+	if r.o.longReplay > 0 {
+		return r.o.longReplay
+	}
+	return defaultLongReplay
+}
+
+// deliveryBound is how soon a live update must arrive.
+func (r *runner) deliveryBound() time.Duration {
+	if r.o.deliveryBound > 0 {
+		return r.o.deliveryBound
+	}
+	return defaultDeliveryBound
 }
 
 // checkLongReplay publishes n updates on a topic (the first and the last
@@ -291,8 +308,8 @@ func checkNoBuffering(t *T) error {
 		if err != nil {
 			return err
 		}
-		if lat := e.at.Sub(start); lat > deliveryBound {
-			return fmt.Errorf("a live update arrived %v after it was published, want within %v: something between the hub and this client buffers the stream", lat.Round(10*time.Millisecond), deliveryBound)
+		if bound := t.r.deliveryBound(); e.at.Sub(start) > bound {
+			return fmt.Errorf("a live update arrived %v after it was published, want within %v: something between the hub and this client buffers the stream", e.at.Sub(start).Round(10*time.Millisecond), bound)
 		}
 	}
 	return nil

@@ -130,6 +130,12 @@ type Options struct {
 	OnResult func(Result)
 	// OnStart, when set, is told what the run checks, once detection is done.
 	OnStart func(Plan)
+
+	// Scaled-down figures for this package's tests under the race
+	// detector, which makes thousands of publishes and sub-second
+	// deadlines meaningless on a shared machine; 0 means the default.
+	longReplay    int
+	deliveryBound time.Duration
 }
 
 // Status is the outcome of a case.

@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ var faultExpectations = map[faultproxy.Fault]struct {
 	},
 	faultproxy.CapReplay: {
 		fail:   []string{"draft-08 beyond/old-cursor-found", "draft-08 beyond/replay-over-1000-events"},
-		detail: `replay ended after 1000\b`,
+		detail: `replay ended after ` + strconv.Itoa(scale.threshold) + `\b`,
 	},
 	faultproxy.JoinData: {
 		fail:   both("subscribe/multi-line-data"),
@@ -97,7 +98,7 @@ func TestFaultsFailTheMatchingCases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.OldAfter = 1000
+			p.OldAfter, p.ReplayCap, p.BufferDelay = scale.threshold, scale.threshold, scale.buffer
 			srv := httptest.NewServer(p)
 			t.Cleanup(srv.Close)
 			res, _ := runResults(t, runOptions(srv.URL+"/.well-known/mercure"))

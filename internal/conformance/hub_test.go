@@ -73,19 +73,41 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 	return &testHub{url: srv.URL + hub.Path, store: store, srv: srv}
 }
 
-// runOptions are the options of a full run against url. The deep-cursor
-// case publishes just enough to cross the faults' 1,000-event thresholds,
-// and the timeouts are roomy: tests share the machine (and -race slows
-// everything down), and a timeout only matters when a case fails.
+// scale holds the figures of the tests' runs and faults: the real ones
+// (1,000-event thresholds, 1 s delivery, 2 s of buffering), crossed by a
+// deep-cursor case of just 1,200 updates; under the race detector, which
+// slows publishing down a hundredfold on a shared machine, scaled-down
+// ones that exercise the same code.
+var scale = func() struct {
+	depth, longReplay, threshold int
+	delivery, buffer, heartbeat  time.Duration
+} {
+	if raceEnabled {
+		return struct {
+			depth, longReplay, threshold int
+			delivery, buffer, heartbeat  time.Duration
+		}{300, 200, 100, 2500 * time.Millisecond, 5 * time.Second, 2 * time.Second}
+	}
+	return struct {
+		depth, longReplay, threshold int
+		delivery, buffer, heartbeat  time.Duration
+	}{1200, 0, 1000, 0, 0, time.Second}
+}()
+
+// runOptions are the options of a full run against url. The timeouts are
+// roomy: tests share the machine, and a timeout only matters when a case
+// fails.
 func runOptions(url string) Options {
 	return Options{
-		HubURL:       url,
-		HTTPClient:   &http.Client{},
-		Key:          []byte(testKey),
-		Origin:       testOrigin,
-		Heartbeat:    time.Second,
-		HistoryDepth: 1200,
-		Timeout:      30 * time.Second,
+		HubURL:        url,
+		HTTPClient:    &http.Client{},
+		Key:           []byte(testKey),
+		Origin:        testOrigin,
+		Heartbeat:     scale.heartbeat,
+		HistoryDepth:  scale.depth,
+		Timeout:       30 * time.Second,
+		longReplay:    scale.longReplay,
+		deliveryBound: scale.delivery,
 	}
 }
 
@@ -156,7 +178,7 @@ func TestOldCursorFoundAtDefaultDepth(t *testing.T) {
 // skipped, and says why; so is the long replay.
 func TestSmallHistorySkipsTheDeepCases(t *testing.T) {
 	t.Parallel()
-	h := startHub(t, hubOptions{historySize: 300})
+	h := startHub(t, hubOptions{historySize: uint64(scale.depth / 4)})
 	o := runOptions(h.url)
 	o.Run = regexp.MustCompile(`^beyond/(old-cursor-found|replay-over-1000-events) `)
 	res, _ := runResults(t, o)

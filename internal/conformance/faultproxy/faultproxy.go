@@ -35,14 +35,15 @@ const (
 	DropReplayed Fault = "drop-replayed-event"
 	// ReorderReplayed swaps the first two events of every replay.
 	ReorderReplayed Fault = "reorder-replayed-events"
-	// CapReplay drops the replayed events after the first 1,000.
+	// CapReplay drops the replayed events after the first ReplayCap (1,000).
 	CapReplay Fault = "cap-replay-1000"
 	// JoinData joins the data lines of an event into one.
 	JoinData Fault = "join-data-lines"
 	// DropRetry removes the retry fields.
 	DropRetry Fault = "drop-retry"
-	// Buffer holds every chunk of an event stream for 2 s (the end of the
-	// stream is passed on at once, as buffering proxies flush then).
+	// Buffer holds every chunk of an event stream for BufferDelay (2 s; the
+	// end of the stream is passed on at once, as buffering proxies flush
+	// then).
 	Buffer Fault = "buffer-2s"
 	// DropCORS removes the Access-Control-* response headers.
 	DropCORS Fault = "drop-cors-headers"
@@ -74,12 +75,12 @@ func Parse(s string) (Fault, error) {
 	return "", fmt.Errorf("%w %q", ErrUnknownFault, s)
 }
 
-// Figures of the faults.
+// Default figures of the faults.
 const (
-	// ReplayCap is where CapReplay cuts a replay.
-	ReplayCap = 1000
-	// BufferDelay is how long Buffer holds each chunk.
-	BufferDelay = 2 * time.Second
+	// DefaultReplayCap is where CapReplay cuts a replay.
+	DefaultReplayCap = 1000
+	// DefaultBufferDelay is how long Buffer holds each chunk.
+	DefaultBufferDelay = 2 * time.Second
 	// DefaultOldAfter is the depth beyond which OldCursorEarliest reports a
 	// cursor as lost: the 10,000 records of the reference hubs' bug.
 	DefaultOldAfter = 10000
@@ -96,6 +97,10 @@ type Proxy struct {
 	client   *http.Client
 	// OldAfter is the depth for OldCursorEarliest (0: DefaultOldAfter).
 	OldAfter int
+	// ReplayCap is where CapReplay cuts (0: DefaultReplayCap).
+	ReplayCap int
+	// BufferDelay is how long Buffer holds each chunk (0: DefaultBufferDelay).
+	BufferDelay time.Duration
 
 	mu     sync.Mutex
 	ids    map[string]position // published id → where
@@ -236,7 +241,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.delay(r.Context(), w, rc, resp.Body)
 		return
 	}
-	tr := &transformer{fault: p.fault, replay: cursor != "" && p.fault != IgnoreLastEventID}
+	tr := &transformer{fault: p.fault, replay: cursor != "" && p.fault != IgnoreLastEventID, limit: p.ReplayCap}
+	if tr.limit <= 0 {
+		tr.limit = DefaultReplayCap
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := resp.Body.Read(buf)
@@ -281,12 +289,16 @@ func (p *Proxy) old(cursor string) bool {
 	return ok && p.counts[pos.topic]-pos.n > limit
 }
 
-// delay copies the stream, holding each chunk for BufferDelay; once the
+// delay copies the stream, holding each chunk for p.BufferDelay; once the
 // upstream stream ends, what is held is passed on at once.
 func (p *Proxy) delay(ctx context.Context, w io.Writer, rc *http.ResponseController, body io.Reader) {
 	type chunk struct {
 		b  []byte
 		at time.Time
+	}
+	hold := p.BufferDelay
+	if hold <= 0 {
+		hold = DefaultBufferDelay
 	}
 	chunks := make(chan chunk, 1<<16)
 	ended := make(chan struct{})
@@ -309,7 +321,7 @@ func (p *Proxy) delay(ctx context.Context, w io.Writer, rc *http.ResponseControl
 		}
 	}()
 	for c := range chunks {
-		if d := time.Until(c.at.Add(BufferDelay)); d > 0 {
+		if d := time.Until(c.at.Add(hold)); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
@@ -331,6 +343,7 @@ func (p *Proxy) delay(ctx context.Context, w io.Writer, rc *http.ResponseControl
 type transformer struct {
 	fault    Fault
 	replay   bool // the request had a cursor: the stream starts with a replay
+	limit    int  // CapReplay's cap
 	partial  []byte
 	event    [][]byte // lines of the event being read
 	replayed int
@@ -414,7 +427,7 @@ func (t *transformer) emit(lines [][]byte) {
 		switch {
 		case t.fault == DropReplayed && t.replayed == 2:
 			return
-		case t.fault == CapReplay && t.replayed > ReplayCap:
+		case t.fault == CapReplay && t.replayed > t.limit:
 			return
 		case t.fault == ReorderReplayed && t.replayed == 1:
 			t.held = ev.Bytes()
