@@ -95,11 +95,17 @@ func TestRunConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{}, nil)
-	h, err := hub.New(hub.Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v})
+	srv := httptest.NewUnstartedServer(nil)
+	h, err := hub.New(hub.Config{
+		Store: store, PublisherVerifier: v, SubscriberVerifier: v,
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
+	})
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

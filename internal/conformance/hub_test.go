@@ -32,7 +32,6 @@ type testHub struct {
 type hubOptions struct {
 	historySize uint64
 	draft08Only bool
-	wrap        func(http.Handler) http.Handler
 }
 
 // startHub starts our hub with every optional feature on: anonymous
@@ -44,7 +43,10 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 		tb.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: o.historySize}, nil)
+	srv := httptest.NewUnstartedServer(nil)
 	h, err := hub.New(hub.Config{
+		// Pinned as serve pins it: the URL of the listen address.
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
 		Store:              store,
 		PublisherVerifier:  v,
 		SubscriberVerifier: v,
@@ -55,13 +57,11 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 		Draft08Only:        o.draft08Only,
 	})
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
-	var handler http.Handler = h
-	if o.wrap != nil {
-		handler = o.wrap(h)
-	}
-	srv := httptest.NewServer(handler)
+	srv.Config.Handler = h
+	srv.Start()
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
