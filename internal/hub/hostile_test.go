@@ -187,9 +187,19 @@ func TestReplayEndsCleanlyWhenTheStoreFails(t *testing.T) {
 // naming the subscriber and the reason, and the metric counted.
 func TestSubscriberThatStopsReadingIsDroppedAndLogged(t *testing.T) {
 	t.Parallel()
+	for _, park := range []bool{true, false} {
+		t.Run(fmt.Sprint("park=", park), func(t *testing.T) {
+			t.Parallel()
+			testStuckSubscriberDropped(t, park)
+		})
+	}
+}
+
+func testStuckSubscriberDropped(t *testing.T, park bool) {
 	var logs lockedBuffer
 	th := newTestHub(t, func(c *Config) {
 		c.Anonymous = true
+		c.ParkIdle = park
 		c.DispatchTimeout = 200 * time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})

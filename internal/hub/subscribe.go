@@ -194,12 +194,19 @@ func (h *Hub) checkSelectorBytes(raw []rawSelector) error {
 // serveSubscribe handles GET, HEAD and QUERY on the hub path.
 func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	// The cap is checked first: a flood of subscriptions must cost the hub
-	// as little as possible, and leave descriptors for publishers.
+	// as little as possible, and leave descriptors for publishers. Once
+	// the subscriber is registered, its place is given back by release,
+	// whichever path (parked or not) ends its stream.
 	if !h.admission.admit(h.cfg.MaxSubscribers) {
 		h.refuseFull(w, r, genUnknown)
 		return
 	}
-	defer h.admission.release()
+	admitted := true
+	defer func() {
+		if admitted {
+			h.admission.release()
+		}
+	}()
 	req, err := h.parseSubscribe(r)
 	if err != nil {
 		h.writeError(w, r, genUnknown, err)
@@ -236,6 +243,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	until, untilID := h.bc.add(s)
+	admitted = false // release gives the place back
 	h.subscribed(s)
 	defer func() {
 		if !parked {
@@ -320,6 +328,7 @@ func (h *Hub) release(s *subscriber) {
 	h.bc.remove(s)
 	h.unsubscribed(s)
 	h.streams.done()
+	h.admission.release()
 }
 
 // newSubscription authenticates the request and builds its subscriber.
@@ -559,9 +568,17 @@ func (c *conn) dropped(err error) {
 		}
 		reason = "write_error"
 	}
-	c.h.metrics.dropped.WithLabelValues(reason).Inc()
-	c.h.log.Info("subscriber dropped: it stopped reading", "subscriber", c.s.id, "reason", reason,
-		"dispatch_timeout", c.h.cfg.DispatchTimeout, "error", err)
+	c.h.noteDropped(c.s, reason, err)
+}
+
+// noteDropped logs, at info, and counts a subscriber cut for not reading.
+func (h *Hub) noteDropped(s *subscriber, reason string, err error) {
+	h.metrics.dropped.WithLabelValues(reason).Inc()
+	attrs := []any{"subscriber", s.id, "reason", reason, "dispatch_timeout", h.cfg.DispatchTimeout}
+	if err != nil {
+		attrs = append(attrs, "error", err)
+	}
+	h.log.Info("subscriber dropped: it stopped reading", attrs...)
 }
 
 // storeError maps store failures to replies.
