@@ -153,7 +153,6 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.Subscriptions = o.Subscriptions
 	cfg.Draft08Only = o.Draft08Only
 	cfg.Logger = logger
-	cfg.Now = o.Now
 	if o.Dev && len(cfg.CORSOrigins) == 0 {
 		cfg.CORSOrigins = []string{"*"}
 	}
