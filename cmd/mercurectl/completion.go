@@ -157,12 +157,14 @@ func writeCompletions(root *cobra.Command, dir string) error {
 // name; a command whose flag of that name takes other values is listed
 // under "command/flag" ("bench/output").
 var flagValues = map[string][]cobra.Completion{
-	"output":     outputFormats,
-	"protocol":   {"auto\tdraft-08 when the hub serves metadata, else draft-07", "7\tdraft-07", "8\tdraft-08"},
-	"match-type": {"exact", "urlpattern", "template"},
-	"format":     {formatLegacy + "\tdraft-07 mercure claim", formatRFC9068 + "\tdraft-08 access token"},
-	"log-format": {logFormatAuto, logFormatText, logFormatJSON},
-	"log-level":  {"debug", "info", "warn", "error"},
+	"output":               outputFormats,
+	"conformance/output":   {"text", "json"},
+	"conformance/protocol": {"auto\tevery generation the hub serves", "7\tdraft-07", "8\tdraft-08"},
+	"protocol":             {"auto\tdraft-08 when the hub serves metadata, else draft-07", "7\tdraft-07", "8\tdraft-08"},
+	"match-type":           {"exact", "urlpattern", "template"},
+	"format":               {formatLegacy + "\tdraft-07 mercure claim", formatRFC9068 + "\tdraft-08 access token"},
+	"log-format":           {logFormatAuto, logFormatText, logFormatJSON},
+	"log-level":            {"debug", "info", "warn", "error"},
 }
 
 // transportValues are the --transport completions: the store names and

@@ -23,6 +23,7 @@ func TestFlagValueCompletions(t *testing.T) {
 		{[]string{"serve", "--jwt-alg", ""}, []string{"HS256", "PS512"}},
 		{[]string{"serve", "--transport", ""}, []string{"memory", "bolt://", "redis://", "rediss://", "unix://"}},
 		{[]string{"serve", "--log-level", ""}, []string{"debug", "info", "warn", "error"}},
+		{[]string{"conformance", "-o", ""}, []string{"text", "json"}},
 	} {
 		code, out, stderr := runTest(t, nil, append([]string{"__complete"}, tt.args...)...)
 		if code != 0 {
