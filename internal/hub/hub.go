@@ -125,7 +125,7 @@ func New(cfg Config) (*Hub, error) {
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
-	h.storeLog.Now = cfg.Now
+	h.storeLog.Now = h.now
 	h.park = newParker(h)
 	h.metrics = newMetrics(h)
 	if err := h.bc.resume(cfg.Store); err != nil {
