@@ -165,7 +165,6 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.Draft08Only = o.Draft08Only
 	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
-	cfg.Now = o.Now
 	// Browsers refuse "*" for credentialed requests (cookies, EventSource
 	// withCredentials): --dev names whichever origin asks. An explicit
 	// --cors-origin list keeps its exact meaning.

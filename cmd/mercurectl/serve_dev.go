@@ -101,10 +101,9 @@ func (o *serveOptions) printDevBanner(hubURL, history string, keys serveKeys, jw
 	case keys.generated:
 		fmt.Fprintf(&b, "Key: random, for this process only (%s).\n", keys.devKeyWarning)
 	}
-	switch {
-	case history == "memory":
+	if history == transportMemory {
 		b.WriteString("History: in memory, lost when the hub stops.\n")
-	default:
+	} else {
 		fmt.Fprintf(&b, "History: %s\n", history)
 	}
 	b.WriteString("\nPaste these lines into another shell:\n\n")
