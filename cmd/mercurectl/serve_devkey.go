@@ -52,7 +52,7 @@ func (o *serveOptions) devKey() (key []byte, path, warning string, err error) {
 		return nil, "", "", err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // G304: the path is the user's own state directory
-	if errors.Is(err, fs.ErrExist) { // another hub created it meanwhile
+	if errors.Is(err, fs.ErrExist) {                                      // another hub created it meanwhile
 		if key, err := readDevKey(path); err == nil {
 			return key, path, "", nil
 		}
