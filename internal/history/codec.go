@@ -73,6 +73,35 @@ func AppendTail(dst []byte, u *Update) []byte {
 	return AppendString(dst, u.Data)
 }
 
+// Size is what u counts for Retention.MaxBytes: the length of its id, plus
+// the flags byte and the tail of the form above (retry, type, topics and
+// data, with their length prefixes). It is the same on every store, so that
+// a byte bound keeps the same updates whatever the transport; what a store
+// adds of its own (bolt's version byte, time, pages and id index; Redis's
+// entry fields and index) is not counted.
+func Size(u *Update) uint64 {
+	return uint64(len(u.ID)) + 1 + uint64(tailLen(u))
+}
+
+// uvarintLen is the length of v as a uvarint.
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// tailLen is the exact length of the tail of u.
+func tailLen(u *Update) int {
+	n := uvarintLen(u.Retry) + uvarintLen(uint64(len(u.Type))) + len(u.Type) +
+		uvarintLen(uint64(len(u.Topics))) + uvarintLen(uint64(len(u.Data))) + len(u.Data)
+	for _, t := range u.Topics {
+		n += uvarintLen(uint64(len(t))) + len(t)
+	}
+	return n
+}
+
 // TailSize returns an upper bound of the size of the tail of u, to size a
 // buffer before AppendTail.
 func TailSize(u *Update) int {

@@ -262,3 +262,25 @@ func FuzzTail(f *testing.F) {
 		}
 	})
 }
+
+// TestSizeCountsTheSharedForm pins what an update counts for a byte bound:
+// its id, the flags byte and the tail, whatever the store.
+func TestSizeCountsTheSharedForm(t *testing.T) {
+	t.Parallel()
+	if got, want := Size(&sample), uint64(len(sample.ID)+1+len(sampleTail)); got != want || got != 21 {
+		t.Errorf("Size(sample) = %d, want %d (21)", got, want)
+	}
+	long := string(bytes.Repeat([]byte{'x'}, 20000)) // three-byte length prefixes
+	for _, u := range []*Update{
+		{},
+		{ID: "a", Topics: []string{"t"}, Data: "d"},
+		{ID: long, Type: long, Topics: []string{long, "", long}, Data: long, Retry: math.MaxUint64, HasRetry: true},
+		{Topics: make([]string, 200), Retry: 127},
+		{Retry: 128, Private: true, SubscriptionEvent: true},
+	} {
+		want := uint64(len(u.ID) + len(AppendTail(AppendFlags(nil, u), u)))
+		if got := Size(u); got != want {
+			t.Errorf("Size = %d, want %d (id %d bytes, %d topics)", got, want, len(u.ID), len(u.Topics))
+		}
+	}
+}

@@ -43,6 +43,11 @@ type Update struct {
 	// Time is when the hub accepted the update; the store sets it when zero.
 	// Retention by age uses it.
 	Time time.Time
+	// SubscriptionEvent marks an update that the hub generated to announce a
+	// subscription (docs/protocol.md#subscription-events). The store keeps
+	// such events apart from published updates: each kind has its own
+	// retention (see Retention), and Scan returns the flag as stored.
+	SubscriptionEvent bool
 }
 
 // Sink receives every update that the store delivers, serially and in Seq order.
@@ -77,11 +82,28 @@ type Store interface {
 }
 
 // Retention bounds what a store keeps. The zero value keeps everything.
+//
+// Published updates and subscription events (Update.SubscriptionEvent) are
+// two kinds, retained apart: MaxUpdates and MaxBytes bound each kind on its
+// own, so that no number of subscription events, which any subscriber can
+// cause, ever evicts a published update, and the reverse. A store therefore
+// holds at most twice the bounds. Within a kind the oldest updates go first,
+// until every bound holds.
 type Retention struct {
-	// MaxUpdates keeps at most this many updates (0 = unlimited).
+	// MaxUpdates keeps at most this many updates of each kind (0 = unlimited).
 	MaxUpdates uint64
-	// MaxAge drops updates older than this (0 = keep).
+	// MaxBytes keeps the newest updates of each kind whose sizes (Size) add
+	// up to at most this many bytes (0 = no byte bound). An update larger
+	// than MaxBytes by itself is delivered but not retained.
+	MaxBytes uint64
+	// MaxAge drops updates of both kinds older than this (0 = keep).
 	MaxAge time.Duration
+}
+
+// Usage is what a store retains, by kind: counts and the sum of Size.
+type Usage struct {
+	Updates, UpdateBytes uint64 // published updates
+	Events, EventBytes   uint64 // subscription events
 }
 
 // ErrClosed is returned by a store used after Close.

@@ -1,17 +1,22 @@
 // Package bolt is the hub's default history store: a durable, ordered log of
 // updates in one file, kept with the pure-Go embedded database bbolt.
 //
-// The file holds three buckets:
+// The file holds four buckets:
 //
-//   - "log": key = Seq (8 bytes, big-endian), value = the update in a compact
-//     versioned binary form (see codec.go). Keys sort in Seq order, so a
-//     replay is a cursor walk and retention deletes from the front.
-//   - "ids": key = ID + 0x00 + Seq (big-endian), empty value. The first key
-//     with the prefix ID + 0x00 is the earliest retained update with that ID
-//     (docs/protocol.md#duplicate-ids), found in O(log n); evicting one entry leaves the
-//     later duplicates findable.
-//   - "meta": the format version and the last Seq ever assigned, so that Seq
-//     keeps growing across restarts even when retention emptied the log.
+//   - "log": the published updates. Key = Seq (8 bytes, big-endian), value =
+//     the update in a compact versioned binary form (see codec.go). Keys sort
+//     in Seq order, so a replay is a cursor walk and retention deletes from
+//     the front.
+//   - "events": the subscription events, in the same form. They are retained
+//     apart from published updates (see kinds.go), so a replay merges the
+//     two buckets by Seq.
+//   - "ids": key = ID + 0x00 + Seq (big-endian), empty value, for both kinds.
+//     The first key with the prefix ID + 0x00 is the earliest retained update
+//     with that ID (docs/protocol.md#duplicate-ids), found in O(log n);
+//     evicting one entry leaves the later duplicates findable.
+//   - "meta": the format version, the last Seq ever assigned, so that Seq
+//     keeps growing across restarts even when retention emptied the log, and
+//     the usage record: what each kind retains (see kinds.go).
 //
 // One writer goroutine owns all writes. Appends queue to it; it drains
 // whatever is pending into one write transaction (group commit: one fsync for
@@ -72,11 +77,13 @@ const (
 )
 
 var (
-	bucketLog  = []byte("log")
-	bucketIDs  = []byte("ids")
-	bucketMeta = []byte("meta")
-	keyVersion = []byte("version")
-	keySeq     = []byte("seq")
+	bucketLog    = []byte("log")
+	bucketEvents = []byte("events")
+	bucketIDs    = []byte("ids")
+	bucketMeta   = []byte("meta")
+	keyVersion   = []byte("version")
+	keySeq       = []byte("seq")
+	keyUsage     = []byte("usage")
 )
 
 // ErrInUse is returned (wrapped) by Open when another process holds the
@@ -145,7 +152,7 @@ type Store struct {
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	seq   uint64 // last Seq assigned and committed
-	first uint64 // first retained Seq; seq+1 when the log is empty
+	usage usage  // what each kind retains, as committed
 }
 
 var _ history.Store = (*Store)(nil)
@@ -155,7 +162,8 @@ var _ history.Store = (*Store)(nil)
 type item struct {
 	u       *history.Update
 	enc     []byte
-	timeSet bool // Append set u.Time; cleared again if the commit fails
+	size    uint64 // history.Size(u)
+	timeSet bool   // Append set u.Time; cleared again if the commit fails
 }
 
 type request struct {
@@ -221,13 +229,14 @@ func Open(path string, opts Options) (*Store, error) {
 		done:      make(chan struct{}),
 	}
 	var evicted uint64
+	var counted bool
 	err = guard(path, func() error {
 		return db.Update(func(tx *bbolt.Tx) error {
 			if err := checkSize(tx, path); err != nil {
 				return err
 			}
 			var err error
-			evicted, err = s.init(tx)
+			evicted, counted, err = s.init(tx)
 			return err
 		})
 	})
@@ -240,57 +249,52 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.lastSeq.Store(s.seq)
 	logger.Debug("history opened", "path", path, "last_seq", s.seq,
-		"retained", s.seq+1-s.first, "evicted", evicted)
+		"retained", s.usage.retained(), "evicted", evicted, "counted", counted)
 	go s.run(sweepInterval(opts.Retention.MaxAge))
 	return s, nil
 }
 
 // init creates the buckets, checks the format, restores the Seq counter and
-// applies retention (which may have shrunk since the file was written).
-func (s *Store) init(tx *bbolt.Tx) (uint64, error) {
+// the usage of each kind (counting the buckets when the usage record is
+// missing or stale) and applies retention (which may have shrunk since the
+// file was written). It returns how many updates retention evicted and
+// whether it counted.
+func (s *Store) init(tx *bbolt.Tx) (evicted uint64, counted bool, err error) {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	logB, err := tx.CreateBucketIfNotExists(bucketLog)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.CreateBucketIfNotExists(bucketIDs); err != nil {
-		return 0, err
+	for _, b := range [][]byte{bucketLog, bucketEvents, bucketIDs} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return 0, false, err
+		}
 	}
 	switch v := meta.Get(keyVersion); {
 	case v == nil:
 		if err := meta.Put(keyVersion, []byte{formatVersion}); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	case len(v) != 1 || v[0] != formatVersion:
-		return 0, fmt.Errorf("%w: unsupported format version %v", ErrCorrupt, v)
+		return 0, false, fmt.Errorf("%w: unsupported format version %v", ErrCorrupt, v)
 	}
 	if v := meta.Get(keySeq); v != nil {
 		if len(v) != 8 {
-			return 0, fmt.Errorf("%w: bad seq record", ErrCorrupt)
+			return 0, false, fmt.Errorf("%w: bad seq record", ErrCorrupt)
 		}
 		s.seq = binary.BigEndian.Uint64(v)
 	}
-	c := logB.Cursor()
-	if k, _ := c.Last(); k != nil {
-		if len(k) != 8 {
-			return 0, fmt.Errorf("%w: bad log key", ErrCorrupt)
-		}
-		s.seq = max(s.seq, binary.BigEndian.Uint64(k))
-	}
-	s.first = s.seq + 1
-	if k, _ := c.First(); k != nil {
-		s.first = binary.BigEndian.Uint64(k)
-	}
-	before := s.first
-	first, err := s.evict(tx, s.first, s.seq)
+	s.usage, counted, err = loadUsage(tx)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	s.first = first
-	return first - before, nil
+	for _, k := range s.usage {
+		s.seq = max(s.seq, k.last)
+	}
+	before := s.usage.retained()
+	if err := s.evict(tx, &s.usage); err != nil {
+		return 0, false, err
+	}
+	return before - s.usage.retained(), counted, nil
 }
 
 // sweepInterval is how often the writer looks for updates that outlived
@@ -335,6 +339,7 @@ func (s *Store) Append(ctx context.Context, u *history.Update) error {
 		it.timeSet = true
 	}
 	it.enc = appendUpdate(make([]byte, 0, encodedSize(u)), u)
+	it.size = history.Size(u)
 	r.one[0] = it
 	r.items = r.one[:]
 	r.size = len(it.enc)
@@ -358,6 +363,7 @@ func (s *Store) appendBatch(ctx context.Context, ups []*history.Update) error {
 			r.items[i].timeSet = true
 		}
 		r.items[i].enc = appendUpdate(nil, u)
+		r.items[i].size = history.Size(u)
 		r.size += len(r.items[i].enc)
 	}
 	return s.submit(ctx, r)
@@ -488,11 +494,15 @@ func (s *Store) linger(batch []*request, prev int) []*request {
 
 // commit writes batch in one transaction, then delivers and acknowledges it.
 func (s *Store) commit(batch []*request) {
-	seq, first := s.seq, s.first
+	seq, u := s.seq, s.usage
 	err := s.update(func(tx *bbolt.Tx) error {
-		logB, ids, meta := tx.Bucket(bucketLog), tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
-		// Keys only ever grow at the end of the log: fill split pages fully.
-		logB.FillPercent = 1.0
+		ids, meta := tx.Bucket(bucketIDs), tx.Bucket(bucketMeta)
+		var kb [2]*bbolt.Bucket
+		for k := range kb {
+			kb[k] = tx.Bucket(kindBuckets[k])
+			// Keys only ever grow at the end: fill split pages fully.
+			kb[k].FillPercent = 1.0
+		}
 		// Keys must stay valid until the commit, so each gets its own bytes.
 		n := 0
 		idBytes := 0
@@ -507,11 +517,22 @@ func (s *Store) commit(batch []*request) {
 			for _, it := range r.items {
 				seq++
 				it.u.Seq = seq
+				if s.retention.MaxBytes > 0 && it.size > s.retention.MaxBytes {
+					continue // delivered, never retained
+				}
+				k := kindOf(it.u)
 				start := len(keys)
 				keys = binary.BigEndian.AppendUint64(keys, seq)
-				if err := logB.Put(keys[start:len(keys):len(keys)], it.enc); err != nil {
+				if err := kb[k].Put(keys[start:len(keys):len(keys)], it.enc); err != nil {
 					return err
 				}
+				st := &u[k]
+				if st.count == 0 {
+					st.first = seq
+				}
+				st.last = seq
+				st.count++
+				st.bytes += it.size
 				start = len(keys)
 				keys = appendIDKey(keys, it.u.ID, seq)
 				if err := ids.Put(keys[start:len(keys):len(keys)], []byte{}); err != nil {
@@ -522,9 +543,7 @@ func (s *Store) commit(batch []*request) {
 		if err := meta.Put(keySeq, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
 			return err
 		}
-		var err error
-		first, err = s.evict(tx, first, seq)
-		return err
+		return s.evict(tx, &u)
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: commit history: %w", history.ErrUnavailable, err)
@@ -541,7 +560,7 @@ func (s *Store) commit(batch []*request) {
 		}
 		return
 	}
-	s.seq, s.first = seq, first
+	s.seq, s.usage = seq, u
 	s.commits.Add(1)
 	s.committed.Add(uint64(countItems(batch)))
 	s.mu.Lock()
@@ -575,68 +594,31 @@ func appendIDKey(dst []byte, id string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
-// evict deletes from the front of the log what retention no longer allows,
-// given that first..last are stored, and returns the new first Seq.
-func (s *Store) evict(tx *bbolt.Tx, first, last uint64) (uint64, error) {
-	r := s.retention
-	if r.MaxUpdates == 0 && r.MaxAge <= 0 {
-		return first, nil
-	}
-	keep := first // every Seq >= keep is allowed by the count limit
-	if r.MaxUpdates > 0 && last >= first && last-first+1 > r.MaxUpdates {
-		keep = last - r.MaxUpdates + 1
-	}
-	var cutoff time.Time
-	if r.MaxAge > 0 {
-		cutoff = s.now().Add(-r.MaxAge)
-	}
-	logB, ids := tx.Bucket(bucketLog), tx.Bucket(bucketIDs)
-	c := logB.Cursor()
-	var idKey []byte
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		seq := binary.BigEndian.Uint64(k)
-		t, id, err := decodeHead(v)
-		if err != nil {
-			return 0, fmt.Errorf("evict update %d: %w", seq, err)
-		}
-		if seq >= keep && (r.MaxAge <= 0 || !t.Before(cutoff)) {
-			return seq, nil
-		}
-		idKey = appendIDKey(idKey[:0], string(id), seq)
-		if err := ids.Delete(idKey); err != nil {
-			return 0, err
-		}
-		if err := c.Delete(); err != nil {
-			return 0, err
-		}
-	}
-	return last + 1, nil
-}
-
 // sweep deletes updates that outlived MaxAge while nobody published. It writes
 // only when there is something to delete.
 func (s *Store) sweep() {
 	cutoff := s.now().Add(-s.retention.MaxAge)
 	stale := false
 	err := s.view(func(tx *bbolt.Tx) error {
-		_, v := tx.Bucket(bucketLog).Cursor().First()
-		if v == nil {
-			return nil
+		for _, name := range kindBuckets {
+			_, v := tx.Bucket(name).Cursor().First()
+			if v == nil {
+				continue
+			}
+			t, err := decodeTime(v)
+			if err != nil {
+				return err
+			}
+			stale = stale || t.Before(cutoff)
 		}
-		t, err := decodeTime(v)
-		stale = err == nil && t.Before(cutoff)
-		return err
+		return nil
 	})
 	if err == nil && stale {
-		first := s.first
-		err = s.update(func(tx *bbolt.Tx) error {
-			var err error
-			first, err = s.evict(tx, first, s.seq)
-			return err
-		})
+		u := s.usage
+		err = s.update(func(tx *bbolt.Tx) error { return s.evict(tx, &u) })
 		if err == nil {
-			s.logger.Debug("history swept", "path", s.path, "evicted", first-s.first)
-			s.first = first
+			s.logger.Debug("history swept", "path", s.path, "evicted", s.usage.retained()-u.retained())
+			s.usage = u
 		}
 	}
 	if err != nil {
@@ -644,26 +626,31 @@ func (s *Store) sweep() {
 	}
 }
 
-// liveFront returns the first Seq that retention by age still allows readers
-// to see. Between the writer's sweeps the front of the log may hold updates
-// that have just expired; readers skip them so that Lookup and Scan follow
-// the clock exactly, like the in-memory store.
-func (s *Store) liveFront(tx *bbolt.Tx) (uint64, error) {
+// liveFronts returns, for each kind, the first Seq that retention by age
+// still allows readers to see. Between the writer's sweeps the front of a
+// bucket may hold updates that have just expired; readers skip them so that
+// Lookup and Scan follow the clock exactly, like the in-memory store.
+func (s *Store) liveFronts(tx *bbolt.Tx) ([2]uint64, error) {
+	var fronts [2]uint64
 	if s.retention.MaxAge <= 0 {
-		return 0, nil
+		return fronts, nil
 	}
 	cutoff := s.now().Add(-s.retention.MaxAge)
-	c := tx.Bucket(bucketLog).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		t, err := decodeTime(v)
-		if err != nil {
-			return 0, err
-		}
-		if !t.Before(cutoff) {
-			return binary.BigEndian.Uint64(k), nil
+	for k, name := range kindBuckets {
+		fronts[k] = math.MaxUint64
+		c := tx.Bucket(name).Cursor()
+		for key, v := c.First(); key != nil; key, v = c.Next() {
+			t, err := decodeTime(v)
+			if err != nil {
+				return fronts, err
+			}
+			if !t.Before(cutoff) {
+				fronts[k] = binary.BigEndian.Uint64(key)
+				break
+			}
 		}
 	}
-	return math.MaxUint64, nil
+	return fronts, nil
 }
 
 // Lookup implements history.Store in O(log n) through the id index.
@@ -678,7 +665,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, bool, error) {
 	var seq uint64
 	var found bool
 	err := s.view(func(tx *bbolt.Tx) error {
-		front, err := s.liveFront(tx)
+		fronts, err := s.liveFronts(tx)
 		if err != nil {
 			return err
 		}
@@ -689,9 +676,15 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, bool, error) {
 			if len(k) != len(prefix)+8 {
 				continue
 			}
-			if sq := binary.BigEndian.Uint64(k[len(prefix):]); sq >= front {
-				seq, found = sq, true
-				return nil
+			key := k[len(prefix):]
+			sq := binary.BigEndian.Uint64(key)
+			// The update is in the bucket of its kind; the front of that
+			// kind says whether it has expired.
+			for kd, name := range kindBuckets {
+				if sq >= fronts[kd] && tx.Bucket(name).Get(key) != nil {
+					seq, found = sq, true
+					return nil
+				}
 			}
 		}
 		return nil
@@ -702,7 +695,8 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, bool, error) {
 	return seq, found, nil
 }
 
-// Scan implements history.Store. It holds no transaction while fn runs.
+// Scan implements history.Store. It holds no transaction while fn runs, and
+// merges the two kinds' buckets in Seq order.
 func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.Update) error) error {
 	chunk := scanChunkFirst
 	buf := make([]*history.Update, 0, chunk)
@@ -715,28 +709,44 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 		}
 		buf = buf[:0]
 		err := s.view(func(tx *bbolt.Tx) error {
-			start := after + 1
-			front, err := s.liveFront(tx)
+			fronts, err := s.liveFronts(tx)
 			if err != nil {
 				return err
 			}
-			start = max(start, front)
-			if start > until {
-				return nil
+			var cur [2]*bbolt.Cursor
+			var keys, vals [2][]byte
+			for k, name := range kindBuckets {
+				start := max(after+1, fronts[k])
+				if start > until {
+					continue
+				}
+				cur[k] = tx.Bucket(name).Cursor()
+				var key [8]byte
+				binary.BigEndian.PutUint64(key[:], start)
+				keys[k], vals[k] = cur[k].Seek(key[:])
 			}
-			c := tx.Bucket(bucketLog).Cursor()
-			var key [8]byte
-			binary.BigEndian.PutUint64(key[:], start)
-			for k, v := c.Seek(key[:]); k != nil && len(buf) < chunk; k, v = c.Next() {
-				seq := binary.BigEndian.Uint64(k)
+			for len(buf) < chunk {
+				// The next update is the smaller key of the two cursors.
+				k := -1
+				for i := range keys {
+					if keys[i] != nil && (k < 0 || bytes.Compare(keys[i], keys[k]) < 0) {
+						k = i
+					}
+				}
+				if k < 0 {
+					break
+				}
+				seq := binary.BigEndian.Uint64(keys[k])
 				if seq > until {
 					break
 				}
-				u, err := decodeUpdate(seq, v)
+				u, err := decodeUpdate(seq, vals[k])
 				if err != nil {
 					return err
 				}
+				u.SubscriptionEvent = kind(k) == kindEvent
 				buf = append(buf, u)
+				keys[k], vals[k] = cur[k].Next()
 			}
 			return nil
 		})

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,8 +69,11 @@ func TestConformanceRestart(t *testing.T) {
 }
 
 // checkFile verifies the file's invariants: bbolt's own consistency check,
-// log keys contiguous, one id-index entry per log entry and none other, and
-// the stored Seq counter not behind the log. It returns the retained Seqs.
+// the keys of the two kinds' buckets disjoint and, with published updates
+// only and no byte bound, contiguous; one id-index entry per
+// stored update and none other; the usage record equal to a count of the
+// buckets; and the stored Seq counter not behind them. It returns the
+// retained Seqs.
 func checkFile(t testing.TB, s *Store) (first, last uint64, n int) {
 	t.Helper()
 	// bbolt's Check reads the freelist, which only a write transaction may
@@ -88,22 +92,43 @@ func checkFile(t testing.TB, s *Store) (first, last uint64, n int) {
 			return fmt.Errorf("bbolt check: %w", errors.Join(checkErrs...))
 		}
 		want := map[string]bool{}
-		c := tx.Bucket(bucketLog).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
-			if n > 0 && seq != last+1 {
-				return fmt.Errorf("log gap: %d after %d", seq, last)
+		var seqs []uint64
+		var counted usage
+		for k, name := range kindBuckets {
+			c := tx.Bucket(name).Cursor()
+			for key, v := c.First(); key != nil; key, v = c.Next() {
+				seq := binary.BigEndian.Uint64(key)
+				u, err := decodeUpdate(seq, v)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, seq)
+				want[string(appendIDKey(nil, u.ID, seq))] = true
+				st := &counted[k]
+				if st.count == 0 {
+					st.first = seq
+				}
+				st.last, st.count, st.bytes = seq, st.count+1, st.bytes+history.Size(u)
 			}
-			if n == 0 {
-				first = seq
+		}
+		slices.Sort(seqs)
+		// The two kinds are evicted apart and an update over the byte
+		// bound is never stored: only a log of published updates under a
+		// count or age bound has no gap.
+		contiguous := counted[kindEvent].count == 0 && s.retention.MaxBytes == 0
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] == seqs[i-1] {
+				return fmt.Errorf("seq %d is in both kinds' buckets", seqs[i])
 			}
-			last = seq
-			n++
-			u, err := decodeUpdate(seq, v)
-			if err != nil {
-				return err
+			if contiguous && seqs[i] != seqs[i-1]+1 {
+				return fmt.Errorf("log gap: %d after %d", seqs[i], seqs[i-1])
 			}
-			want[string(appendIDKey(nil, u.ID, seq))] = true
+		}
+		if n = len(seqs); n > 0 {
+			first, last = seqs[0], seqs[n-1]
+		}
+		if rec, ok := decodeUsage(tx.Bucket(bucketMeta).Get(keyUsage)); !ok || rec != counted {
+			return fmt.Errorf("usage record %+v (valid %v), the buckets hold %+v", rec, ok, counted)
 		}
 		ic := tx.Bucket(bucketIDs).Cursor()
 		got := 0

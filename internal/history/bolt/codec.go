@@ -74,17 +74,19 @@ func decodeUpdate(seq uint64, v []byte) (*history.Update, error) {
 	return u, nil
 }
 
-// decodeHead returns the time and id of a stored update without decoding the
-// rest. id aliases v. It does not allocate unless v is corrupt: eviction calls
-// it for every update it drops.
-func decodeHead(v []byte) (t time.Time, id []byte, err error) {
+// decodeHead returns the time and id of a stored update, and its
+// history.Size, without decoding the rest. id aliases v. It does not allocate
+// unless v is corrupt: eviction calls it for every update it drops.
+func decodeHead(v []byte) (t time.Time, id []byte, size uint64, err error) {
 	r := history.NewReader(v)
 	t = readHead(&r, nil)
 	id = r.Field("id")
 	if err := r.Err(); err != nil {
-		return time.Time{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return time.Time{}, nil, 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	return t, id, nil
+	// What follows the id is the tail; Size counts the id, the flags byte
+	// and the tail.
+	return t, id, uint64(len(id) + 1 + len(v) - r.Offset()), nil
 }
 
 // decodeTime returns the time of a stored update. Like decodeHead, it does

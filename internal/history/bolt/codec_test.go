@@ -38,9 +38,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		if d := historytest.SameUpdate(out, &want); d != "" {
 			t.Errorf("%q: %s", in.ID, d)
 		}
-		tm, id, err := decodeHead(enc)
-		if err != nil || !tm.Equal(in.Time) || string(id) != in.ID {
-			t.Errorf("%q: decodeHead = %v, %q, %v", in.ID, tm, id, err)
+		tm, id, size, err := decodeHead(enc)
+		if err != nil || !tm.Equal(in.Time) || string(id) != in.ID || size != history.Size(in) {
+			t.Errorf("%q: decodeHead = %v, %q, %d, %v; want size %d", in.ID, tm, id, size, err, history.Size(in))
 		}
 	}
 }

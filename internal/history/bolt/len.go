@@ -1,46 +1,62 @@
 package bolt
 
 import (
-	"encoding/binary"
-
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/mercurectl/mercurectl/internal/history"
 )
 
-// Len returns how many updates the store retains: what Scan(0, LastSeq())
-// would return, honouring Retention.MaxAge like Scan does even between the
-// writer's sweeps. The hub exports it as mercure_history_updates.
-//
-// Seqs in the log are contiguous (the writer assigns them one by one and
-// retention deletes only from the front), so the count is last-first+1: two
-// cursor seeks in one read transaction, O(log n) whatever the size of the
-// history, plus the updates that expired since the last commit or sweep
-// when MaxAge is set. It returns 0 once the store is closed.
+// Len returns how many updates the store retains, of both kinds: what
+// Scan(0, LastSeq()) would return.
 func (s *Store) Len() uint64 {
+	u := s.Usage()
+	return u.Updates + u.Events
+}
+
+// Usage returns what the store retains of each kind, honouring
+// Retention.MaxAge like Scan does even between the writer's sweeps. The hub
+// exports it as the mercure_history_* gauges.
+//
+// It reads the usage record that every write transaction keeps (see
+// kinds.go), so it costs one read transaction, O(log n) whatever the size of
+// the history, plus the updates that expired since the last commit or sweep
+// when MaxAge is set. It returns zero once the store is closed.
+func (s *Store) Usage() history.Usage {
 	if s.closed.Load() {
-		return 0
+		return history.Usage{}
 	}
-	var n uint64
+	var out history.Usage
 	err := s.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketLog).Cursor()
-		kLast, _ := c.Last()
-		if len(kLast) != 8 {
+		u, ok := decodeUsage(tx.Bucket(bucketMeta).Get(keyUsage))
+		if !ok {
 			return nil
 		}
-		kFirst, _ := c.First()
-		first, last := binary.BigEndian.Uint64(kFirst), binary.BigEndian.Uint64(kLast)
-		front, err := s.liveFront(tx)
-		if err != nil {
-			return err
+		if s.retention.MaxAge > 0 {
+			cutoff := s.now().Add(-s.retention.MaxAge)
+			for k, name := range kindBuckets {
+				c := tx.Bucket(name).Cursor()
+				for key, v := c.First(); key != nil && u[k].count > 0; key, v = c.Next() {
+					t, _, size, err := decodeHead(v)
+					if err != nil {
+						return err
+					}
+					if !t.Before(cutoff) {
+						break
+					}
+					u[k].count--
+					u[k].bytes -= min(size, u[k].bytes)
+				}
+			}
 		}
-		first = max(first, front)
-		if first <= last {
-			n = last - first + 1
+		out = history.Usage{
+			Updates: u[kindPublished].count, UpdateBytes: u[kindPublished].bytes,
+			Events: u[kindEvent].count, EventBytes: u[kindEvent].bytes,
 		}
 		return nil
 	})
 	if err != nil {
-		s.logger.Debug("history length unavailable", "path", s.path, "err", err)
-		return 0
+		s.logger.Debug("history usage unavailable", "path", s.path, "err", err)
+		return history.Usage{}
 	}
-	return n
+	return out
 }

@@ -62,6 +62,9 @@ func Run(t *testing.T, open Opener) {
 		{"ScanWhileAppending", testScanWhileAppending},
 		{"RetentionByCount", testRetentionByCount},
 		{"RetentionByAge", testRetentionByAge},
+		{"RetentionByBytes", testRetentionByBytes},
+		{"EventsNeverEvictUpdates", testEventsNeverEvictUpdates},
+		{"LookupDuplicateAcrossKinds", testLookupDuplicateAcrossKinds},
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"AppendCanceledContext", testAppendCanceledContext},
 		{"Close", testClose},
@@ -87,6 +90,7 @@ func RunClock(t *testing.T, open ClockOpener) {
 		{"AgeEvictsWithoutAppend", testAgeEvictsWithoutAppend},
 		{"AgeKeepsLaterDuplicate", testAgeKeepsLaterDuplicate},
 		{"AgeAndCount", testAgeAndCount},
+		{"AgeAppliesToEvents", testAgeAppliesToEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +110,8 @@ func RunRestart(t *testing.T, loc Location) {
 	}{
 		{"ReopenKeepsHistory", testReopenKeepsHistory},
 		{"ReopenAppliesRetention", testReopenAppliesRetention},
+		{"ReopenKeepsKinds", testReopenKeepsKinds},
+		{"ReopenKeepsByteCount", testReopenKeepsByteCount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,6 +321,9 @@ func SameUpdate(got, want *history.Update) string {
 	}
 	if got.Private != want.Private {
 		diffs = append(diffs, fmt.Sprintf("Private %v, want %v", got.Private, want.Private))
+	}
+	if got.SubscriptionEvent != want.SubscriptionEvent {
+		diffs = append(diffs, fmt.Sprintf("SubscriptionEvent %v, want %v", got.SubscriptionEvent, want.SubscriptionEvent))
 	}
 	if !got.Time.Equal(want.Time) {
 		diffs = append(diffs, fmt.Sprintf("Time %v, want %v", got.Time, want.Time))
