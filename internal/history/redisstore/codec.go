@@ -10,7 +10,8 @@ import (
 	"github.com/mercurectl/mercurectl/internal/history"
 )
 
-// Field names of a stream entry. Every entry holds exactly these three:
+// Field names of a stream entry. Every entry holds these five (entries
+// written before the kinds' counters existed, the first three only):
 //
 //	i  the update's ID, as is (the trim and lookup scripts read it to maintain
 //	   the id index without decoding the rest)
@@ -19,12 +20,19 @@ import (
 //	   which the scripts compare exactly as two 10-digit halves (Lua numbers
 //	   are doubles)
 //	u  everything else, in the versioned binary form below
+//	n  the entry's kind's count of entries, just after it was appended
+//	b  the entry's kind's sum of sizes, just after it was appended (both in
+//	   decimal; see scripts.go)
 //
-// The stream entry ID itself carries the Seq (see seqID).
+// The stream entry ID itself carries the Seq (see parseSeq), and the stream
+// the kind. An entry's history.Size is len(i) + len(u) - 1: the id, and u
+// without its version byte.
 const (
 	fieldID     = "i"
 	fieldTime   = "t"
 	fieldUpdate = "u"
+	fieldCount  = "n"
+	fieldBytes  = "b"
 )
 
 // codecVersion is the first byte of field u. An entry written by a later

@@ -12,18 +12,21 @@
 // # Keys
 //
 // With the prefix P (Options.Stream, default "mercure"): {P}:stream (the
-// stream), {P}:ids (the id index, a sorted set) and {P}:seq (the last Seq
-// assigned); see scripts.go. A Redis ACL user for the hub needs, on these
-// keys (Redis checks ACLs inside scripts too): PING, INFO, CLIENT|SETNAME,
-// GET, XREAD, XRANGE, EVAL, EVALSHA, TYPE, EXISTS, SET, INCR, XADD, ZADD,
-// ZREM, ZRANGEBYLEX, XLEN, XTRIM and XINFO|STREAM.
+// stream of published updates), {P}:events (the stream of subscription
+// events, retained apart), {P}:ids (the id index, a sorted set), {P}:seq
+// (the last Seq assigned) and {P}:kinds (each kind's counters); see
+// scripts.go. A Redis ACL user for the hub needs, on these keys (Redis
+// checks ACLs inside scripts too): PING, INFO, CLIENT|SETNAME, GET, XREAD,
+// XRANGE, EVAL, EVALSHA, TYPE, EXISTS, SET, INCR, XADD, ZADD, ZREM,
+// ZRANGEBYLEX, XLEN, XTRIM, XINFO|STREAM, HMGET, HSET and HSETNX.
 //
 // # Seq
 //
 // The store names the entries itself: the entry for Seq s has the stream ID
-// "0-s". Seqs come from a counter (INCR) in the same Lua script as the XADD,
-// so they are contiguous (1, 2, 3, …), strictly increasing in stream order,
-// and identical on every node, which reads them back from the entry IDs. This
+// "0-s", in the stream of its kind. Seqs come from a counter (INCR) in the
+// same Lua script as the XADD, so they are contiguous (1, 2, 3, …) over the
+// two streams, strictly increasing in stream order, and identical on every
+// node, which reads them back from the entry IDs. This
 // is order-preserving by construction and, unlike a mapping of Redis's
 // time-based IDs ("ms-n" → ms<<20|n), owes nothing to any clock: a Redis clock
 // that steps back, or a burst of more than 2^20 entries in one millisecond,
@@ -34,13 +37,17 @@
 //
 // Age retention compares each update's Time (field t) with Options.Now: a
 // Lookup or a Scan never returns an update older than Retention.MaxAge, and a
-// background trim removes such entries from the front of the stream. Count
-// retention keeps the last Retention.MaxUpdates Seqs visible to Lookup and
-// Scan exactly, while the stream itself keeps readerSlack more entries, so
-// that a node whose reader lags a little behind a burst from other nodes still
-// finds every entry; trimming happens in the append script (and in the
-// background when a trim ran out of budget), removing each entry and its id
-// index member in one atomic step. All nodes should use the same retention.
+// background trim removes such entries from the front of the streams. Count
+// and byte retention, for each kind on its own, keep exactly what the
+// retention allows visible to Lookup and Scan (scripts.go says how), while
+// each stream itself keeps readerSlack more entries and readerSlackBytes
+// more bytes, so that a node whose reader lags a little behind a burst from
+// other nodes still finds every entry; trimming happens in the append script
+// (and in the background when a trim ran out of budget), removing each entry
+// and its id index member in one atomic step. All nodes should use the same
+// retention, and the same version: an earlier version reads the stream of
+// published updates only, and logs the Seqs of subscription events as
+// missed.
 //
 // # Faults
 //
@@ -69,6 +76,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -103,6 +111,9 @@ const (
 	// a burst still finds every entry it has not delivered yet. 4096 entries
 	// of typical size cost a few MiB of Redis memory.
 	readerSlack = 4096
+	// readerSlackBytes is the same allowance in bytes (history.Size) beyond
+	// Retention.MaxBytes.
+	readerSlackBytes = 16 << 20
 	// ageGrace is how long after their expiry entries stay in the stream
 	// (invisible to Lookup and Scan), for the same reason.
 	ageGrace = 30 * time.Second
@@ -152,10 +163,24 @@ type Options struct {
 
 // keys holds the Redis keys of one store, in the order the scripts take them.
 type keys struct {
-	stream, ids, seq string
+	stream, ids, seq, events, kinds string
 }
 
-func (k keys) list() []string { return []string{k.stream, k.ids, k.seq} }
+func (k keys) list() []string { return []string{k.stream, k.ids, k.seq, k.events, k.kinds} }
+
+// streamOf returns the stream of kind k (kindPublished or kindEvent).
+func (k keys) streamOf(kind int) string {
+	if kind == kindEvent {
+		return k.events
+	}
+	return k.stream
+}
+
+// The two kinds, in the order of Scan's and the reader's merges.
+const (
+	kindPublished = iota
+	kindEvent
+)
 
 // Store is a history.Store on Redis Streams. It is safe for concurrent use.
 type Store struct {
@@ -230,6 +255,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			stream: "{" + prefix + "}:stream",
 			ids:    "{" + prefix + "}:ids",
 			seq:    "{" + prefix + "}:seq",
+			events: "{" + prefix + "}:events",
+			kinds:  "{" + prefix + "}:kinds",
 		},
 		retention: opts.Retention,
 		now:       now,
@@ -396,10 +423,14 @@ func (s *Store) Append(ctx context.Context, u *history.Update) error {
 	if u.Time.IsZero() {
 		u.Time = s.now()
 	}
-	maxlen, cutoff := s.physicalBounds()
+	kind := "u"
+	if u.SubscriptionEvent {
+		kind = "e"
+	}
+	maxn, maxb, cutoff := s.physicalBounds()
 	res, err := appendScript.Run(ctx, s.client, s.keys.list(),
 		u.ID, encodeTime(u.Time), encodeUpdate(u),
-		s.delivered.Load(), maxlen, cutoff, trimBudget).Int64Slice()
+		s.delivered.Load(), kind, s.retention.MaxBytes, maxn, maxb, cutoff, trimBudget).Int64Slice()
 	if err != nil {
 		if s.isClosed() {
 			return history.ErrClosed
@@ -440,16 +471,19 @@ func (s *Store) waitDelivered(ctx context.Context, seq uint64) error {
 	}
 }
 
-// physicalBounds returns the maxlen and cutoff arguments of the trim: the
-// retention plus the slack kept for lagging readers.
-func (s *Store) physicalBounds() (maxlen uint64, cutoff string) {
+// physicalBounds returns the maxn, maxb and cutoff arguments of the trim:
+// the retention plus the slack kept for lagging readers.
+func (s *Store) physicalBounds() (maxn, maxb uint64, cutoff string) {
 	if s.retention.MaxUpdates > 0 {
-		maxlen = s.retention.MaxUpdates + readerSlack
+		maxn = s.retention.MaxUpdates + readerSlack
+	}
+	if s.retention.MaxBytes > 0 {
+		maxb = s.retention.MaxBytes + readerSlackBytes
 	}
 	if s.retention.MaxAge > 0 {
 		cutoff = encodeTime(s.now().Add(-s.retention.MaxAge - ageGrace))
 	}
-	return maxlen, cutoff
+	return maxn, maxb, cutoff
 }
 
 // ageCutoff returns the time before which updates are no longer retained
@@ -470,7 +504,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, bool, error) {
 	if c := s.ageCutoff(); !c.IsZero() {
 		cutoff = encodeTime(c)
 	}
-	seq, err := lookupScript.Run(ctx, s.client, s.keys.list(), id, s.retention.MaxUpdates, cutoff).Uint64()
+	seq, err := lookupScript.Run(ctx, s.client, s.keys.list(), id, s.retention.MaxUpdates, s.retention.MaxBytes, cutoff).Uint64()
 	if errors.Is(err, redis.Nil) {
 		return 0, false, nil
 	}
@@ -480,8 +514,9 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, bool, error) {
 	return seq, true, nil
 }
 
-// Scan implements history.Store. It reads the stream with XRANGE, one chunk
-// at a time, and holds one chunk in memory at most.
+// Scan implements history.Store. It reads each stream with XRANGE, one chunk
+// at a time, merges the two in Seq order, and holds a chunk of each in memory
+// at most.
 func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.Update) error) error {
 	if s.isClosed() {
 		return history.ErrClosed
@@ -489,77 +524,186 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 	if after >= until {
 		return nil
 	}
-	if n := s.retention.MaxUpdates; n > 0 {
-		last, err := s.client.Get(ctx, s.keys.seq).Uint64()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return s.fail(ctx, "scan", err)
-		}
-		if last > n && after < last-n {
-			after = last - n
-		}
+	cnt, err := s.counters(ctx)
+	if err != nil {
+		return s.fail(ctx, "scan", err)
 	}
 	cutoff := s.ageCutoff()
-	count := int64(scanChunkFirst)
-	for after < until {
+	var its [2]rangeIter
+	for k := range its {
+		its[k] = rangeIter{key: s.keys.streamOf(k), start: "(0-" + strconv.FormatUint(after, 10), until: "0-" + strconv.FormatUint(until, 10), count: scanChunkFirst}
+	}
+	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
 		if s.isClosed() {
 			return history.ErrClosed
 		}
-		msgs, err := s.client.XRangeN(ctx, s.keys.stream, "(0-"+strconv.FormatUint(after, 10), "0-"+strconv.FormatUint(until, 10), count).Result()
-		if err != nil {
-			return s.fail(ctx, "scan", err)
-		}
-		size := 0
-		for _, m := range msgs {
-			u, seq, err := s.decode(m)
-			if seq == 0 {
-				// A foreign ID: nothing to say about its position.
-				s.logger.Error("skipping stream entry", slog.String("entry", m.ID), slog.Any("error", err))
-				continue
+		k := -1
+		for i := range its {
+			if err := its[i].fill(ctx, s); err != nil {
+				return s.fail(ctx, "scan", err)
 			}
-			after = seq
-			if err != nil {
-				s.logger.Error("skipping stream entry", slog.Uint64("seq", seq), slog.Any("error", err))
-				continue
-			}
-			size += len(u.Data)
-			if !cutoff.IsZero() && u.Time.Before(cutoff) {
-				continue
-			}
-			if err := fn(u); err != nil {
-				return err
+			if len(its[i].buf) > 0 && (k < 0 || its[i].buf[0].seq < its[k].buf[0].seq) {
+				k = i
 			}
 		}
-		if int64(len(msgs)) < count {
+		if k < 0 {
 			return nil
 		}
+		e := its[k].buf[0]
+		its[k].buf = its[k].buf[1:]
+		if e.err != nil {
+			s.logger.Error("skipping stream entry", slog.Uint64("seq", e.seq), slog.Any("error", e.err))
+			continue
+		}
+		if !s.visible(e, cnt[k], cutoff) {
+			continue
+		}
+		if err := fn(e.u); err != nil {
+			return err
+		}
+	}
+}
+
+// rangeIter reads one stream in chunks for Scan.
+type rangeIter struct {
+	key, start, until string
+	count             int64
+	buf               []entry
+	done              bool // the last XRANGE reached until
+}
+
+// fill reads the next chunk when the previous one is used up.
+func (it *rangeIter) fill(ctx context.Context, s *Store) error {
+	for len(it.buf) == 0 && !it.done {
+		msgs, err := s.client.XRangeN(ctx, it.key, it.start, it.until, it.count).Result()
+		if err != nil {
+			return err
+		}
+		it.done = int64(len(msgs)) < it.count
+		size := 0
+		for _, m := range msgs {
+			e := s.decode(m, it.key == s.keys.events)
+			if e.seq == 0 {
+				// A foreign ID: nothing to say about its position.
+				s.logger.Error("skipping stream entry", slog.String("entry", m.ID), slog.Any("error", e.err))
+				continue
+			}
+			size += int(e.size)
+			it.buf = append(it.buf, e)
+		}
+		if len(msgs) > 0 {
+			it.start = "(" + msgs[len(msgs)-1].ID
+		}
 		switch {
-		case size > scanChunkBytes && count > 1:
-			count /= 2
-		case size < scanChunkBytes/2 && count < scanChunkMax:
-			count = min(2*count, scanChunkMax)
+		case size > scanChunkBytes && it.count > 1:
+			it.count /= 2
+		case size < scanChunkBytes/2 && it.count < scanChunkMax:
+			it.count = min(2*it.count, scanChunkMax)
 		}
 	}
 	return nil
 }
 
-// decode returns the update of stream entry m and its Seq (0 when the entry
-// ID is not one of ours).
-func (s *Store) decode(m redis.XMessage) (*history.Update, uint64, error) {
+// kindCounters are a kind's counters (see scripts.go): entries appended and
+// the sum of their sizes.
+type kindCounters struct{ n, b uint64 }
+
+// counters reads both kinds' counters.
+func (s *Store) counters(ctx context.Context) ([2]kindCounters, error) {
+	var out [2]kindCounters
+	v, err := s.client.HMGet(ctx, s.keys.kinds, "un", "ub", "en", "eb").Result()
+	if err != nil {
+		return out, err
+	}
+	num := func(x any) (uint64, bool) {
+		str, ok := x.(string)
+		if !ok {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(str, 10, 64)
+		return n, err == nil
+	}
+	var ok bool
+	if out[kindPublished].n, ok = num(v[0]); !ok {
+		// Keys deleted by hand: entries count from the last Seq, as the
+		// scripts do.
+		if out[kindPublished].n, err = s.client.Get(ctx, s.keys.seq).Uint64(); err != nil && !errors.Is(err, redis.Nil) {
+			return out, err
+		}
+	}
+	out[kindPublished].b, _ = num(v[1])
+	out[kindEvent].n, _ = num(v[2])
+	out[kindEvent].b, _ = num(v[3])
+	return out, nil
+}
+
+// visible reports whether the retention allows entry e, given its kind's
+// counters c and the age cutoff (zero for none), as the scripts' visible does.
+func (s *Store) visible(e entry, c kindCounters, cutoff time.Time) bool {
+	r := s.retention
+	// Counters reset by hand can be behind an entry: then nothing came after it.
+	newer := func(now, then uint64) uint64 {
+		if now < then {
+			return 0
+		}
+		return now - then
+	}
+	if r.MaxBytes > 0 && (e.size > r.MaxBytes || newer(c.b, e.b)+e.size > r.MaxBytes) {
+		return false
+	}
+	if r.MaxUpdates > 0 && newer(c.n, e.n) >= r.MaxUpdates {
+		return false
+	}
+	return cutoff.IsZero() || !e.u.Time.Before(cutoff)
+}
+
+// entry is a decoded stream entry: the update, its Seq, the counters it
+// recorded (n, b) and its history.Size. err is set, with u nil, when it
+// cannot be decoded; seq is 0 when its ID is not one of ours.
+type entry struct {
+	u          *history.Update
+	seq        uint64
+	n, b, size uint64
+	err        error
+}
+
+// decode decodes stream entry m, of the events stream when event is set.
+func (s *Store) decode(m redis.XMessage, event bool) entry {
 	seq, ok := parseSeq(m.ID)
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: entry id %q", errCorrupt, m.ID)
+		return entry{err: fmt.Errorf("%w: entry id %q", errCorrupt, m.ID)}
 	}
+	e := entry{seq: seq}
 	id, ok1 := m.Values[fieldID].(string)
 	tm, ok2 := m.Values[fieldTime].(string)
 	blob, ok3 := m.Values[fieldUpdate].(string)
 	if !ok1 || !ok2 || !ok3 {
-		return nil, seq, fmt.Errorf("decode update %d: %w: missing fields", seq, errCorrupt)
+		e.err = fmt.Errorf("decode update %d: %w: missing fields", seq, errCorrupt)
+		return e
 	}
-	u, err := decodeEntry(seq, id, tm, blob)
-	return u, seq, err
+	e.size = uint64(len(id) + len(blob) - 1)
+	// Entries from before the counters have neither: see scripts.go.
+	e.n = seq
+	if n, ok := m.Values[fieldCount].(string); ok {
+		if e.n, e.err = strconv.ParseUint(n, 10, 64); e.err != nil {
+			e.err = fmt.Errorf("decode update %d: %w: bad count", seq, errCorrupt)
+			return e
+		}
+	}
+	if b, ok := m.Values[fieldBytes].(string); ok {
+		if e.b, e.err = strconv.ParseUint(b, 10, 64); e.err != nil {
+			e.err = fmt.Errorf("decode update %d: %w: bad byte count", seq, errCorrupt)
+			return e
+		}
+	}
+	e.u, e.err = decodeEntry(seq, id, tm, blob)
+	if e.u != nil {
+		e.u.SubscriptionEvent = event
+	}
+	return e
 }
 
 // parseSeq returns the Seq of a stream entry ID "0-<seq>".
@@ -656,10 +800,13 @@ func transient(err error) bool {
 	return false
 }
 
-// read is the reader: one blocking XREAD loop that feeds sink.
+// read is the reader: one blocking XREAD loop over both streams that feeds
+// sink.
 func (s *Store) read(sink history.Sink) {
 	defer s.wg.Done()
 	pos := s.delivered.Load()
+	// from holds, for each stream, the ID after which the next XREAD reads.
+	from := [2]string{"0-" + strconv.FormatUint(pos, 10), "0-" + strconv.FormatUint(pos, 10)}
 	backoff := minBackoff
 	failing := false
 	for {
@@ -673,7 +820,7 @@ func (s *Store) read(sink history.Sink) {
 			block = -1
 		}
 		streams, err := s.client.XRead(s.ctx, &redis.XReadArgs{
-			Streams: []string{s.keys.stream, "0-" + strconv.FormatUint(pos, 10)},
+			Streams: []string{s.keys.stream, s.keys.events, from[kindPublished], from[kindEvent]},
 			Count:   readCount,
 			Block:   block,
 		}).Result()
@@ -712,32 +859,75 @@ func (s *Store) read(sink history.Sink) {
 		if len(streams) == 0 {
 			continue
 		}
-		for _, st := range streams {
-			for _, m := range st.Messages {
-				u, seq, err := s.decode(m)
-				if seq == 0 || seq <= pos {
-					// Not an ID this store writes (seq 0), or one behind
-					// the reader: XREAD never returns those for ours.
-					s.logger.Error("skipping foreign stream entry", slog.String("entry", m.ID))
-					continue
-				}
-				if seq != pos+1 {
-					s.logger.Error("updates were trimmed from the stream before this node delivered them; raise the history size",
-						slog.Uint64("after", pos), slog.Uint64("missed", seq-pos-1))
-				}
-				pos = seq
-				if err != nil {
-					s.logger.Error("skipping stream entry", slog.Uint64("seq", seq), slog.Any("error", err))
-				} else {
-					sink(u)
-				}
-				s.delivered.Store(seq)
-			}
-		}
+		pos = s.deliver(sink, streams, &from, pos)
 		s.mu.Lock()
 		close(s.wake)
 		s.wake = make(chan struct{})
 		s.mu.Unlock()
+	}
+}
+
+// deliver hands to sink, in Seq order, the entries that one XREAD of both
+// streams returned, and returns the last Seq delivered. XREAD is atomic and
+// an append adds its entry with its Seq in one script, so every Seq up to the
+// newest one returned is in one of the two replies, except past the last
+// entry of a reply cut at readCount: the other stream's entries beyond it
+// wait for the next read (from says where each stream resumes).
+func (s *Store) deliver(sink history.Sink, streams []redis.XStream, from *[2]string, pos uint64) uint64 {
+	var msgs [2][]redis.XMessage
+	for _, st := range streams {
+		if st.Stream == s.keys.events {
+			msgs[kindEvent] = st.Messages
+		} else {
+			msgs[kindPublished] = st.Messages
+		}
+	}
+	horizon := uint64(math.MaxUint64)
+	for k := range msgs {
+		if len(msgs[k]) == readCount {
+			if seq, ok := parseSeq(msgs[k][readCount-1].ID); ok {
+				horizon = min(horizon, seq)
+			}
+		}
+	}
+	for {
+		k := -1
+		var ks uint64
+		for i := range msgs {
+			if len(msgs[i]) == 0 {
+				continue
+			}
+			seq, ok := parseSeq(msgs[i][0].ID)
+			if !ok || seq <= pos {
+				// Not an ID this store writes, or one behind the reader:
+				// XREAD never returns those for ours.
+				s.logger.Error("skipping foreign stream entry", slog.String("entry", msgs[i][0].ID))
+				from[i] = msgs[i][0].ID
+				msgs[i] = msgs[i][1:]
+				continue
+			}
+			if k < 0 || seq < ks {
+				k, ks = i, seq
+			}
+		}
+		if k < 0 || ks > horizon {
+			return pos
+		}
+		m := msgs[k][0]
+		msgs[k] = msgs[k][1:]
+		from[k] = m.ID
+		e := s.decode(m, k == kindEvent)
+		if e.seq != pos+1 {
+			s.logger.Error("updates were trimmed from the stream before this node delivered them; raise the history size",
+				slog.Uint64("after", pos), slog.Uint64("missed", e.seq-pos-1))
+		}
+		pos = e.seq
+		if e.err != nil {
+			s.logger.Error("skipping stream entry", slog.Uint64("seq", e.seq), slog.Any("error", e.err))
+		} else {
+			sink(e.u)
+		}
+		s.delivered.Store(e.seq)
 	}
 }
 
@@ -780,8 +970,8 @@ func (s *Store) janitor() {
 // trim applies retention until nothing is left to remove (or an error).
 func (s *Store) trim(ctx context.Context) {
 	for range 1024 {
-		maxlen, cutoff := s.physicalBounds()
-		res, err := trimScript.Run(ctx, s.client, s.keys.list(), maxlen, cutoff, trimBudget).Int64Slice()
+		maxn, maxb, cutoff := s.physicalBounds()
+		res, err := trimScript.Run(ctx, s.client, s.keys.list(), maxn, maxb, cutoff, trimBudget).Int64Slice()
 		if err != nil {
 			if ctx.Err() == nil {
 				s.logger.Debug("trimming the stream failed", slog.Any("error", err))
