@@ -28,10 +28,45 @@ type metrics struct {
 	blockedWrites    prometheus.Counter
 }
 
-// historyLener is implemented by stores that can tell cheaply how many
-// updates they retain; the hub then exports mercure_history_updates.
-type historyLener interface {
-	Len() uint64
+// historyUser is implemented by stores that can tell cheaply what they
+// retain; the hub then exports the mercure_history_* gauges.
+type historyUser interface {
+	Usage() history.Usage
+}
+
+// historyCollector exports a store's Usage as four gauges, read once per
+// scrape so that they agree with each other.
+type historyCollector struct {
+	store historyUser
+	descs [4]*prometheus.Desc
+}
+
+func newHistoryCollector(store historyUser) *historyCollector {
+	return &historyCollector{store: store, descs: [4]*prometheus.Desc{
+		prometheus.NewDesc("mercure_history_updates",
+			"Published updates retained in the history (subscription events excluded).", nil, nil),
+		prometheus.NewDesc("mercure_history_bytes",
+			"Size of the published updates retained in the history, as --history-max-bytes counts it.", nil, nil),
+		prometheus.NewDesc("mercure_history_subscription_events",
+			"Subscription events retained in the history, apart from published updates.", nil, nil),
+		prometheus.NewDesc("mercure_history_subscription_event_bytes",
+			"Size of the subscription events retained in the history.", nil, nil),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *historyCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *historyCollector) Collect(ch chan<- prometheus.Metric) {
+	u := c.store.Usage()
+	for i, v := range []uint64{u.Updates, u.UpdateBytes, u.Events, u.EventBytes} {
+		ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.GaugeValue, float64(v))
+	}
 }
 
 func newMetrics(h *Hub) *metrics {
@@ -96,10 +131,8 @@ func newMetrics(h *Hub) *metrics {
 			Name: "mercure_history_last_sequence", Help: "Position of the newest update in the history.",
 		}, func() float64 { return float64(h.bc.last.Load()) }),
 	)
-	if l, ok := h.cfg.Store.(historyLener); ok {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "mercure_history_updates", Help: "Updates retained in the history.",
-		}, func() float64 { return float64(l.Len()) }))
+	if l, ok := h.cfg.Store.(historyUser); ok {
+		m.reg.MustRegister(newHistoryCollector(l))
 	}
 	return m
 }

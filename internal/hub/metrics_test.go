@@ -166,9 +166,9 @@ func (s *countingStore) Append(ctx context.Context, u *history.Update) error {
 	return err
 }
 
-func (s *countingStore) Len() uint64 { return s.n.Load() }
+func (s *countingStore) Usage() history.Usage { return history.Usage{Updates: s.n.Load(), UpdateBytes: 7 * s.n.Load()} }
 
-// A store with Len gets the history size exported.
+// A store with Usage gets the history size exported.
 func TestMetricsHistorySize(t *testing.T) {
 	t.Parallel()
 	th := newTestHub(t, func(c *Config) { c.Store = &countingStore{Memory: history.NewMemory(history.Retention{}, nil)} })
@@ -176,7 +176,7 @@ func TestMetricsHistorySize(t *testing.T) {
 	for range 4 {
 		th.mustPublish(t, tok, url.Values{"topic": {"a"}})
 	}
-	wantSamples(t, scrape(t, th.h), map[string]float64{"mercure_history_updates": 4})
+	wantSamples(t, scrape(t, th.h), map[string]float64{"mercure_history_updates": 4, "mercure_history_bytes": 28})
 }
 
 // A subscriber that stops reading while updates pile up is caught up from

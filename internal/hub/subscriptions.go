@@ -187,7 +187,10 @@ func (h *Hub) announce(s *subscriber, active bool) {
 	defer cancel()
 	for i := range s.subs {
 		sub := &s.subs[i]
-		u := &history.Update{ID: newUpdateID(), Topics: []string{sub.topic}, Private: true}
+		// Marked as a subscription event, the update has a retention of
+		// its own in the store: however often clients come and go, their
+		// events never evict published updates.
+		u := &history.Update{ID: newUpdateID(), Topics: []string{sub.topic}, Private: true, SubscriptionEvent: true}
 		var doc any
 		if s.gen == gen08 {
 			doc = sub.doc08(s.id, active)
