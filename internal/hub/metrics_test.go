@@ -166,7 +166,9 @@ func (s *countingStore) Append(ctx context.Context, u *history.Update) error {
 	return err
 }
 
-func (s *countingStore) Usage() history.Usage { return history.Usage{Updates: s.n.Load(), UpdateBytes: 7 * s.n.Load()} }
+func (s *countingStore) Usage() history.Usage {
+	return history.Usage{Updates: s.n.Load(), UpdateBytes: 7 * s.n.Load()}
+}
 
 // A store with Usage gets the history size exported.
 func TestMetricsHistorySize(t *testing.T) {
