@@ -55,6 +55,7 @@ type serveOptions struct {
 	ResourceIdentifier string
 	Transport          string
 	HistorySize        uint64
+	HistoryMaxBytes    byteSize
 	HistoryMaxAge      time.Duration
 	Subscriptions      bool
 	Draft08Only        bool
@@ -103,7 +104,10 @@ secret they can be read from a file (@path) or stdin (@-). Without any key,
 and without --anonymous or --dev, serve refuses to start.
 
 History is kept in a bolt file in the user's state directory unless
---transport says otherwise.
+--transport says otherwise. --history-size, --history-max-bytes and
+--history-max-age bound it. With --subscriptions, the subscription events
+are bounded by the same limits apart from the published updates, so that no
+number of clients coming and going ever pushes a published update out.
 
 The key is --jwt-key, else MERCURE_JWT_KEY, else MERCURE_JWT_SECRET (the
 variable Symfony's .env sets).
@@ -181,6 +185,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.StringVar(&opts.Transport, "transport", "", "history store `DSN`: memory, bolt://relative/file.db, bolt:///absolute/file.db, redis://[user:password@]host:port/db, rediss://…, unix:///path/redis.sock (default: a bolt file in the user's state directory)")
 	bindEnv(fl, "transport", "MERCURE_TRANSPORT")
 	fl.Uint64Var(&opts.HistorySize, "history-size", defaultHistorySize, "keep at most `N` updates in history (0 = unlimited)")
+	fl.Var(&opts.HistoryMaxBytes, "history-max-bytes", "drop the oldest updates beyond `BYTES` of history, such as 256MiB (0 = no byte bound)")
 	fl.DurationVar(&opts.HistoryMaxAge, "history-max-age", 0, "drop updates older than this from history (0 = keep)")
 	fl.BoolVar(&opts.Subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API")
 	bindEnv(fl, "subscriptions", "MERCURE_SUBSCRIPTIONS")

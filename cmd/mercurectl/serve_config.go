@@ -179,7 +179,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 // storeOptions are what opening the history store needs besides the DSN.
 func (o *serveOptions) storeOptions(logger *slog.Logger) storeOptions {
 	return storeOptions{
-		Retention: history.Retention{MaxUpdates: o.HistorySize, MaxAge: o.HistoryMaxAge},
+		Retention: history.Retention{MaxUpdates: o.HistorySize, MaxBytes: uint64(o.HistoryMaxBytes), MaxAge: o.HistoryMaxAge},
 		Getenv:    o.Getenv,
 		Logger:    logger.With("component", "history"),
 		Now:       o.Now,
@@ -198,5 +198,9 @@ func (o *serveOptions) warnAboutConfig(logger *slog.Logger, keys serveKeys) {
 	}
 	if keys.subscriber == nil && o.JWKSURL == "" && !o.Anonymous && !o.Dev {
 		logger.Warn("no subscriber key and not --anonymous: nobody can subscribe (set --jwt-key or --subscriber-jwt-key)")
+	}
+	if o.HistoryMaxBytes > 0 && o.HistoryMaxBytes < o.MaxBodySize {
+		logger.Warn("--history-max-bytes is smaller than --max-body-size: an update larger than the byte bound is delivered but not kept in history",
+			"history_max_bytes", o.HistoryMaxBytes.String(), "max_body_size", o.MaxBodySize.String())
 	}
 }

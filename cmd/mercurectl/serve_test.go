@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/hub"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
@@ -115,11 +117,15 @@ func TestNewServeCmd(t *testing.T) {
 		},
 		{
 			name: "sizes and durations",
-			args: []string{"--anonymous", "--max-body-size", "2MiB", "--heartbeat", "0", "--write-timeout", "0", "--history-size", "0", "--history-max-age", "1h", "--dispatch-timeout", "1s", "--shutdown-timeout", "0s"},
+			args: []string{"--anonymous", "--max-body-size", "2MiB", "--heartbeat", "0", "--write-timeout", "0", "--history-size", "0", "--history-max-age", "1h", "--history-max-bytes", "64MiB", "--dispatch-timeout", "1s", "--shutdown-timeout", "0s"},
 			check: func(t *testing.T, o *serveOptions) {
 				if o.MaxBodySize != 2<<20 || o.Heartbeat != 0 || o.WriteTimeout != 0 || o.HistorySize != 0 ||
 					o.HistoryMaxAge != time.Hour || o.DispatchTimeout != time.Second || o.ShutdownTimeout != 0 {
 					t.Errorf("unexpected values: %+v", o)
+				}
+				want := history.Retention{MaxBytes: 64 << 20, MaxAge: time.Hour}
+				if got := o.storeOptions(slog.New(slog.DiscardHandler)).Retention; got != want {
+					t.Errorf("retention = %+v, want %+v", got, want)
 				}
 			},
 		},

@@ -88,7 +88,7 @@ type Store interface {
 // own, so that no number of subscription events, which any subscriber can
 // cause, ever evicts a published update, and the reverse. A store therefore
 // holds at most twice the bounds. Within a kind the oldest updates go first,
-// until every bound holds.
+// until every bound holds (docs/protocol.md#history-retention).
 type Retention struct {
 	// MaxUpdates keeps at most this many updates of each kind (0 = unlimited).
 	MaxUpdates uint64
