@@ -29,6 +29,7 @@ type benchOptions struct {
 	JWTKey      string
 	Subscribers int
 	Topics      int
+	Selector    string
 	Publishers  int
 	Duration    time.Duration
 	Updates     int
@@ -49,8 +50,13 @@ latency (from the start of a publish to its receipt by a subscriber).
 
 Subscriber i listens to topic i modulo --topics: with --topics equal to
 --subscribers (the default) every update goes to one subscriber; with
---topics 1 every update is a broadcast to all of them. Selectors are sent as
-draft-07 "topic=" parameters, which every hub understands. The run stops
+--topics 1 every update is a broadcast to all of them. By default selectors
+are exact topics sent as draft-07 "topic=" parameters, which every hub
+understands; --selector template gives each subscriber the URI template
+https://bench.mercure.test/sel/N/{x} (draft-07), and --selector urlpattern
+the URL pattern https://bench.mercure.test/sel/N/:x (draft-08
+"match_urlpattern=", with an access token minted for the hub URL), updates
+going to .../sel/N/item. The run stops
 after --duration (or --updates), then waits up to --drain for deliveries.
 
 Credentials: --jwt (a token granting publish and subscribe on the bench
@@ -61,6 +67,7 @@ compare against 'mercurectl bench baseline', a minimal broadcaster, measured
 the same way.`,
 		Example: `$ mercurectl bench --hub http://localhost:3000 --jwt-key @key --subscribers 1000 --publishers 64 --duration 10s
 $ mercurectl bench --hub http://localhost:3000 --jwt "$MERCURE_JWT" --subscribers 10000 --topics 1 --updates 200
+$ mercurectl bench --hub http://localhost:3000 --jwt-key @key --subscribers 19500 --publishers 256 --selector template
 $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,6 +76,11 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 			}
 			if opts.Subscribers < 0 || opts.Publishers < 1 || opts.Topics < 0 {
 				return usageErrorf("bench: --subscribers must be >= 0, --publishers >= 1, --topics >= 0")
+			}
+			switch opts.Selector {
+			case bench.SelectExact, bench.SelectTemplate, bench.SelectURLPattern:
+			default:
+				return usageErrorf("bench: --selector must be exact, template or urlpattern")
 			}
 			if opts.JWT == "" && opts.JWTKey == "" {
 				return usageErrorf("bench: --jwt or --jwt-key is required (or $MERCURE_JWT, $MERCURE_JWT_KEY)")
@@ -85,6 +97,7 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 	fl.StringVar(&opts.JWTKey, "jwt-key", "", "HMAC key to mint a token with (@file, @- for stdin)")
 	fl.IntVar(&opts.Subscribers, "subscribers", 1000, "subscriptions to open")
 	fl.IntVar(&opts.Topics, "topics", 0, "distinct topics (0: one per subscriber)")
+	fl.StringVar(&opts.Selector, "selector", bench.SelectExact, "how subscribers select their topic: exact (topic=), template (one URI template each, topic=) or urlpattern (one URL pattern each, draft-08 match_urlpattern=)")
 	fl.IntVar(&opts.Publishers, "publishers", 16, "concurrent publishers")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long to publish")
 	fl.IntVar(&opts.Updates, "updates", 0, "publish this many updates instead of running for --duration")
@@ -107,7 +120,7 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 		return usageErrorf("bench: --hub: %v", err)
 	}
 	hubURL := u.String()
-	tok := ""
+	tok, subTok := "", ""
 	if opts.JWT != "" {
 		b, err := readSecret(opts.JWT, opts.IO.In)
 		if err != nil {
@@ -123,10 +136,22 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 		if err != nil {
 			return fmt.Errorf("bench: mint a token: %w", err)
 		}
+		if opts.Selector == bench.SelectURLPattern {
+			// Draft-08 subscriptions need an access token for the hub.
+			subTok, err = token.Mint(token.MintOptions{
+				Format: token.FormatAccessToken, Key: key, Subscribe: []string{"*"}, TTL: 24 * time.Hour, Audience: hubURL,
+			})
+			if err != nil {
+				return fmt.Errorf("bench: mint a token: %w", err)
+			}
+		}
+	}
+	if subTok == "" {
+		subTok = tok
 	}
 	res, err := bench.Run(ctx, bench.Options{
-		HubURL: hubURL, PublisherToken: tok, SubscriberToken: tok,
-		Subscribers: opts.Subscribers, Topics: opts.Topics, Publishers: opts.Publishers,
+		HubURL: hubURL, PublisherToken: tok, SubscriberToken: subTok,
+		Subscribers: opts.Subscribers, Topics: opts.Topics, Selector: opts.Selector, Publishers: opts.Publishers,
 		Duration: opts.Duration, Updates: opts.Updates, PayloadSize: opts.PayloadSize, Drain: opts.Drain, Hold: opts.Hold,
 		Progress: opts.IO.ErrOut,
 	})
