@@ -44,18 +44,14 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: o.historySize}, nil)
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := hub.New(hub.Config{
-		// Pinned as serve pins it: the URL of the listen address.
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
-		Store:              store,
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-		Anonymous:          true,
-		Subscriptions:      true,
-		CORSOrigins:        []string{testOrigin},
-		Heartbeat:          time.Second,
-		Draft08Only:        o.draft08Only,
-	})
+	cfg := hub.DefaultConfig()
+	// Pinned as serve pins it: the URL of the listen address.
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.Anonymous, cfg.Subscriptions, cfg.Draft08Only = true, true, o.draft08Only
+	cfg.CORSOrigins = []string{testOrigin}
+	cfg.Heartbeat = time.Second
+	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()
 		tb.Fatal(err)

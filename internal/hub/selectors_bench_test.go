@@ -213,7 +213,7 @@ func BenchmarkSubscribeBudget(b *testing.B) {
 			for _, resp := range held {
 				_ = resp.Body.Close()
 			}
-			held = nil // the client's buffers are not the hub's
+			clear(held) // the client's buffers are not the hub's
 			c.CloseIdleConnections()
 			eventually(b, "subscribers gone", func() bool { return th.h.Subscribers() == 0 })
 			th.h.cache.Purge()
