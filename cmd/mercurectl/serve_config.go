@@ -152,8 +152,8 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.MaxSelectorBytes = int(o.MaxSelectorBytes)
 	cfg.Subscriptions = o.Subscriptions
 	cfg.Draft08Only = o.Draft08Only
+	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
-	cfg.Now = o.Now
 	if o.Dev && len(cfg.CORSOrigins) == 0 {
 		cfg.CORSOrigins = []string{"*"}
 	}

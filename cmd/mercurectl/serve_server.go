@@ -258,10 +258,19 @@ func (s *hubServer) serve() error {
 	return err
 }
 
+// streamPath names, for the start-up log, the path idle streams take:
+// "parked" (no goroutine while idle) or "goroutine per stream".
+func streamPath(h *hub.Hub, tls bool) string {
+	if h.Parking() && !tls {
+		return "parked"
+	}
+	return "goroutine per stream"
+}
+
 // logStart logs the listening line, the warnings about the configuration,
 // and with --dev the banner.
 func (s *hubServer) logStart() {
-	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc}
+	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc, "streams", streamPath(s.hub, s.tls != nil)}
 	if s.mln != nil {
 		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")
 	}

@@ -45,12 +45,14 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 	store := history.NewMemory(history.Retention{MaxUpdates: o.historySize}, nil)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := hub.DefaultConfig()
+	cfg.Store = store
+	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
 	// Pinned as serve pins it: the URL of the listen address.
 	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
-	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
-	cfg.Anonymous, cfg.Subscriptions, cfg.Draft08Only = true, true, o.draft08Only
+	cfg.Anonymous, cfg.Subscriptions = true, true
 	cfg.CORSOrigins = []string{testOrigin}
 	cfg.Heartbeat = time.Second
+	cfg.Draft08Only = o.draft08Only
 	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -202,7 +203,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, req.gen, err)
 		return
 	}
-	defer h.releaseSubscriber(s) // runs last, once s is out of the broadcaster
+	parked := false // then the parker releases s
+	defer func() {
+		if !parked {
+			h.releaseSubscriber(s) // runs last, once s is out of the broadcaster
+		}
+	}()
 
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -225,9 +231,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	until, untilID := h.bc.add(s)
 	h.subscribed(s)
 	defer func() {
-		h.bc.remove(s)
-		h.unsubscribed(s)
-		h.streams.done()
+		if !parked {
+			h.release(s)
+		}
 	}()
 
 	// Resolve the cursor (docs/protocol.md#subscribe-cursors). An unknown or evicted
@@ -291,7 +297,22 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Idle from here on: on Linux a plain HTTP/1.1 stream is parked, and
+	// this goroutine ends (park_linux.go); the parker releases s.
+	if h.park.park(c, r, lastSent) {
+		parked = true
+		return
+	}
 	c.live(lastSent)
+	c.end()
+}
+
+// release unregisters s once its stream has ended, publishes its closing
+// subscription events, and lets Shutdown know.
+func (h *Hub) release(s *subscriber) {
+	h.bc.remove(s)
+	h.unsubscribed(s)
+	h.streams.done()
 }
 
 // newSubscription authenticates the request and builds its subscriber.
@@ -354,8 +375,13 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 		d := h.cfg.WriteTimeout - time.Duration(rand.Int64N(int64(h.cfg.WriteTimeout)/5+1))
 		deadline = now.Add(d)
 	}
-	if claims != nil && !claims.Expiry.IsZero() && (deadline.IsZero() || claims.Expiry.Before(deadline)) {
-		deadline = claims.Expiry
+	if claims != nil && !claims.Expiry.IsZero() {
+		// exp is an instant on the verifier's clock: the stream lives as
+		// long as the token has left by that clock.
+		exp := now.Add(claims.Expiry.Sub(h.cfg.SubscriberVerifier.Now()))
+		if deadline.IsZero() || exp.Before(deadline) {
+			deadline = exp
+		}
 	}
 	s.deadline = deadline
 	s.lastWrite.Store(now.UnixNano())
@@ -384,6 +410,11 @@ type conn struct {
 	rc  *http.ResponseController
 	ctx context.Context
 	buf []byte
+	// nc, when set, is the connection taken over from net/http (for
+	// parking): writes go to it as chunks of the response body.
+	nc net.Conn
+	// failed is set once a write failed: the stream is then cut, not ended.
+	failed bool
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -393,16 +424,37 @@ func (c *conn) flush() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	if c.h.cfg.DispatchTimeout > 0 {
-		_ = c.rc.SetWriteDeadline(time.Now().Add(c.h.cfg.DispatchTimeout))
-	}
-	_, err := c.w.Write(c.buf)
-	if err == nil {
-		err = c.rc.Flush()
+	var err error
+	if c.nc != nil {
+		err = writeChunk(c.nc, c.buf, c.h.cfg.DispatchTimeout)
+	} else {
+		if c.h.cfg.DispatchTimeout > 0 {
+			_ = c.rc.SetWriteDeadline(c.h.now().Add(c.h.cfg.DispatchTimeout))
+		}
+		_, err = c.w.Write(c.buf)
+		if err == nil {
+			err = c.rc.Flush()
+		}
 	}
 	c.buf = c.buf[:0]
 	c.s.lastWrite.Store(c.h.now().UnixNano())
+	if err != nil {
+		c.failed = true
+	}
 	return err
+}
+
+// end finishes a stream that the hub writes itself (nc set) as net/http
+// does when a handler returns: the last chunk, unless a write failed, then
+// the connection closes. On the net/http path there is nothing to do.
+func (c *conn) end() {
+	if c.nc == nil {
+		return
+	}
+	if !c.failed {
+		_ = writeRaw(c.nc, chunkEnd, c.h.cfg.DispatchTimeout)
+	}
+	_ = c.nc.Close()
 }
 
 // catchUp streams the stored updates in (after, until] that s may see.
