@@ -153,9 +153,9 @@ func budgetRequests() map[string]string {
 	}
 }
 
-// openRaw opens a subscription and returns the response once its headers
+// openBudgetRequest opens a subscription and returns the response once its headers
 // are in.
-func openRaw(b *testing.B, c *http.Client, target string) *http.Response {
+func openBudgetRequest(b *testing.B, c *http.Client, target string) *http.Response {
 	req, err := http.NewRequestWithContext(b.Context(), http.MethodGet, target, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -186,7 +186,7 @@ func BenchmarkSubscribeBudget(b *testing.B) {
 			th := newTestHub(b, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
 			c := benchClient(b)
 			// A first request warms up the server's connection handling.
-			warm := openRaw(b, c, th.url+"?topic=warm")
+			warm := openBudgetRequest(b, c, th.url+"?topic=warm")
 			_ = warm.Body.Close()
 			eventually(b, "warm-up subscriber gone", func() bool { return th.h.Subscribers() == 0 })
 			th.h.cache.Purge()
@@ -196,7 +196,7 @@ func BenchmarkSubscribeBudget(b *testing.B) {
 			status := 0
 			b.ResetTimer()
 			for b.Loop() {
-				resp := openRaw(b, c, target)
+				resp := openBudgetRequest(b, c, target)
 				status = resp.StatusCode
 				if status != http.StatusOK {
 					_, _ = io.Copy(io.Discard, resp.Body)
