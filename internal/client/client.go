@@ -10,6 +10,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,16 +113,32 @@ func (e *HTTPError) Error() string {
 	} else {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}
-	if e.Challenge != "" {
+	// A draft-08 hub says why in error_description and in the body: the
+	// reason is printed once, from the body when there is one.
+	challenge, desc := splitDescription(e.Challenge)
+	if challenge != "" {
 		b.WriteString(" (")
-		b.WriteString(e.Challenge)
+		b.WriteString(challenge)
 		b.WriteString(")")
 	}
-	if e.Body != "" {
+	if body := cmp.Or(e.Body, desc); body != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Body)
+		b.WriteString(body)
 	}
 	return b.String()
+}
+
+// describedChallenge matches the error_description parameter of a challenge.
+var describedChallenge = regexp.MustCompile(`,?\s*error_description="([^"\\]*)"`)
+
+// splitDescription takes the error_description out of a WWW-Authenticate
+// value and returns both.
+func splitDescription(challenge string) (rest, desc string) {
+	m := describedChallenge.FindStringSubmatchIndex(challenge)
+	if m == nil {
+		return challenge, ""
+	}
+	return challenge[:m[0]] + challenge[m[1]:], challenge[m[2]:m[3]]
 }
 
 // Unauthorized reports whether the hub refused the credentials (401 or 403).

@@ -962,3 +962,21 @@ func TestTLSAndRedirects(t *testing.T) {
 		t.Fatalf("subscribe through a redirect: %q, %v", got, err)
 	}
 }
+
+// A draft-08 refusal's reason is in the body and in error_description: the
+// error says it once.
+func TestHTTPErrorSaysTheReasonOnce(t *testing.T) {
+	t.Parallel()
+	ch := `Bearer error="invalid_token", error_description="invalid token: token expired 3m ago", resource_metadata="https://h/m"`
+	for _, tc := range []struct {
+		body, want string
+	}{
+		{"invalid token: token expired 3m ago", `subscribe: hub answered 401 Unauthorized (Bearer error="invalid_token", resource_metadata="https://h/m"): invalid token: token expired 3m ago`},
+		{"", `subscribe: hub answered 401 Unauthorized (Bearer error="invalid_token", resource_metadata="https://h/m"): invalid token: token expired 3m ago`},
+	} {
+		e := &HTTPError{Op: "subscribe", StatusCode: 401, Status: "401 Unauthorized", Challenge: ch, Body: tc.body}
+		if got := e.Error(); got != tc.want {
+			t.Errorf("Error() = %q\nwant      %q", got, tc.want)
+		}
+	}
+}

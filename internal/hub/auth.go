@@ -33,11 +33,14 @@ type presented struct {
 func extractToken(r *http.Request, g generation) (presented, error) {
 	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
 		if len(hs) > 1 {
-			return presented{}, errMalformedAuth
+			return presented{}, errMalformedAuth("several Authorization headers")
 		}
 		scheme, raw, ok := strings.Cut(hs[0], " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || len(hs[0]) < minHeaderLen {
-			return presented{}, errMalformedAuth
+		switch {
+		case !ok || !strings.EqualFold(scheme, "Bearer"):
+			return presented{}, errMalformedAuth(`want "Bearer <token>"`)
+		case len(hs[0]) < minHeaderLen:
+			return presented{}, errMalformedAuth("the token is too short to be a JWT")
 		}
 		return presented{raw: strings.TrimSpace(raw)}, nil
 	}
@@ -68,7 +71,7 @@ func (h *Hub) verify(r *http.Request, v *token.Verifier, p presented) (*token.Cl
 	}
 	c, err := v.Verify(p.raw, h.resourceID(r))
 	if err != nil {
-		return nil, errInvalidToken(err)
+		return nil, h.tokenError(v, err)
 	}
 	if h.cfg.Draft08Only && c.Format != token.FormatAccessToken {
 		return nil, errInvalidToken(errors.New("this hub accepts only draft-08 access tokens (typ at+jwt)"))
@@ -146,11 +149,11 @@ func (h *Hub) checkCSRF(r *http.Request) error {
 	if o == "" {
 		ref := r.Header.Get("Referer")
 		if ref == "" {
-			return errCSRF
+			return errCSRF("the request has neither an Origin nor a Referer header")
 		}
 		u, err := url.Parse(ref)
 		if err != nil || u.Host == "" {
-			return errCSRF
+			return errCSRF("the Referer header is not an absolute URL")
 		}
 		o = u.Scheme + "://" + u.Host
 	}
@@ -159,7 +162,10 @@ func (h *Hub) checkCSRF(r *http.Request) error {
 			return nil
 		}
 	}
-	return errCSRF
+	if len(h.cfg.PublishOrigins) == 0 {
+		return errCSRF("origin " + o + " not in --publish-origin (none is set, so publishing with the cookie is off)")
+	}
+	return errCSRF("origin " + o + " not in --publish-origin")
 }
 
 // originMatches compares an origin against an allowed entry, which may be

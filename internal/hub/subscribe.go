@@ -211,13 +211,15 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, req.gen, errShuttingDown)
 		return
 	}
+	if rec := recordOf(w); rec != nil {
+		// From here the request's line is the subscription's, written by
+		// release when it ends.
+		rec.gen, rec.sub, rec.status = req.gen, s, http.StatusOK
+		s.rec = rec
+	}
 	until, untilID := h.bc.add(s)
 	h.subscribed(s)
-	defer func() {
-		h.bc.remove(s)
-		h.unsubscribed(s)
-		h.streams.done()
-	}()
+	defer h.release(s)
 
 	// Resolve the cursor (docs/protocol.md#subscribe-cursors). An unknown or evicted
 	// id replays everything retained, and the response cursor "earliest"
@@ -240,6 +242,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 				seq, found, err = h.cfg.Store.Lookup(r.Context(), req.cursor)
 			}
 			if err != nil {
+				s.end(goneStoreError)
 				h.writeError(w, r, req.gen, storeError(err))
 				return
 			}
@@ -272,6 +275,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	lastSent := max(until, after)
 	if replay {
 		if err := c.catchUp(after, until); err != nil {
+			c.endedBy(err)
 			h.log.Debug("replay ended", "subscriber", s.id, "error", err)
 			return
 		}
@@ -281,6 +285,17 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.live(lastSent)
+}
+
+// release unregisters s once its stream has ended, publishes its closing
+// subscription events, writes its log line, and lets Shutdown know.
+func (h *Hub) release(s *subscriber) {
+	h.bc.remove(s)
+	h.unsubscribed(s)
+	if s.rec != nil {
+		h.logSubscription(s.rec, s)
+	}
+	h.streams.done()
 }
 
 // newSubscription authenticates the request and builds its subscriber.
@@ -298,6 +313,8 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	}
 	var claims *token.Claims
 	switch {
+	case p.raw != "" && h.cfg.SubscriberVerifier == nil:
+		return nil, errNoSubscriberKey
 	case p.raw != "":
 		claims, err = h.verify(r, h.cfg.SubscriberVerifier, p)
 		if err != nil {
@@ -307,7 +324,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 			return nil, errInvalidToken(errors.New("draft-08 subscriptions need an access token (typ at+jwt)"))
 		}
 	case !h.cfg.Anonymous:
-		return nil, errNoToken
+		return nil, errNoTokenAnonymousOff
 	}
 
 	s := newSubscriber(h.cfg.QueueSize)
@@ -345,6 +362,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	}
 	if claims != nil && !claims.Expiry.IsZero() && (deadline.IsZero() || claims.Expiry.Before(deadline)) {
 		deadline = claims.Expiry
+		s.expiry = true
 	}
 	s.deadline = deadline
 	s.lastWrite.Store(now.UnixNano())
@@ -391,7 +409,20 @@ func (c *conn) flush() error {
 	}
 	c.buf = c.buf[:0]
 	c.s.lastWrite.Store(c.h.now().UnixNano())
+	if err != nil {
+		c.s.end(writeGone(err))
+	}
 	return err
+}
+
+// endedBy records why a replay stopped with err: the client leaving, else
+// (a failed write has recorded its own reason) the store failing.
+func (c *conn) endedBy(err error) {
+	if c.ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		c.s.end(goneClient)
+		return
+	}
+	c.s.end(goneStoreError)
 }
 
 // catchUp streams the stored updates in (after, until] that s may see.
@@ -428,12 +459,15 @@ func (c *conn) live(lastSent uint64) {
 		select {
 		case <-c.s.notify:
 		case <-c.ctx.Done():
+			c.s.end(goneClient)
 			return
 		case <-c.h.done:
+			c.s.end(goneShutdown)
 			return
 		}
 		batch, lagging, flags := c.s.take(spare)
 		if flags&flagExpire != 0 {
+			c.s.end(c.s.deadlineReason())
 			return
 		}
 		if lagging {
@@ -442,6 +476,7 @@ func (c *conn) live(lastSent uint64) {
 			c.h.metrics.lagging.Inc()
 			until := c.h.bc.resync(c.s)
 			if err := c.catchUp(lastSent, until); err != nil {
+				c.endedBy(err)
 				return
 			}
 			lastSent = max(lastSent, until)
