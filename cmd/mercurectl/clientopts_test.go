@@ -77,18 +77,22 @@ func newClientTestHub(tb testing.TB, anonymous bool) *clientTestHub {
 		tb.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{}, nil)
+	srv := httptest.NewUnstartedServer(nil)
 	h, err := hub.New(hub.Config{
 		Store:              store,
 		PublisherVerifier:  v,
 		SubscriberVerifier: v,
 		Anonymous:          anonymous,
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
 		Now:                now,
 	})
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
 	th := &clientTestHub{sent: map[string]string{}}
-	srv := httptest.NewServer(th.record(h))
+	srv.Config.Handler = th.record(h)
+	srv.Start()
 	th.URL, th.srv = srv.URL+hub.Path, srv
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

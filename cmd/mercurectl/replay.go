@@ -52,6 +52,10 @@ How replay knows it has caught up:
     hub has started sending. A hub that pauses longer than --idle within its
     history ends the replay early: raise --idle for such a hub.
 
+If the hub closes or breaks the stream before the replay is over (a restart),
+replay reconnects and resumes after the last update printed, as subscribe
+does: nothing is printed twice or left out.
+
 If the hub does not hold --from any more (its history was truncated, or the
 id never existed), updates may have been lost: replay says so on stderr and
 exits 1, unless --allow-gap, which prints what the hub holds and exits 0.
@@ -101,61 +105,54 @@ func (o *replayOptions) validate() error {
 	return o.Conn.validate("replay")
 }
 
+// clientDeps returns the factory's dependencies that the client needs.
+func (o *replayOptions) clientDeps() clientDeps {
+	return clientDeps{In: o.IO.In, HTTPClient: o.HTTPClient, Now: o.Now, Logger: o.Logger}
+}
+
 func runReplay(ctx context.Context, opts *replayOptions) error {
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, errTimeoutExpired)
-		defer cancel()
-	}
-	c, err := opts.Conn.newClient("replay", clientDeps{
-		In: opts.IO.In, HTTPClient: opts.HTTPClient, Now: opts.Now, Logger: opts.Logger,
-	})
-	if err != nil {
-		return err
-	}
-	w := newEventWriter(opts.Sel.Output, opts.IO, opts.Now)
-	diag := newDiagnostics(opts.IO)
-	var res client.ReplayResult
-	req := client.ReplayRequest{
-		Selectors: opts.Sel.selectors(),
-		From:      opts.From,
-		Idle:      opts.Idle,
-		AllowGap:  opts.AllowGap,
-		OnEvent: func(ev sse.Event) error {
-			if err := w.WriteEvent(ev); err != nil {
-				return fmt.Errorf("write output: %w", err)
-			}
-			return nil
-		},
-		OnConnect: func(ci client.ConnInfo) {
-			if ci.Gap() && opts.AllowGap {
-				diag.warnf("the hub does not hold update %q (its cursor is %q): updates after it may have been lost; replaying what it holds",
-					ci.RequestCursor, ci.ResponseCursor)
-			}
+	run := streamRun{
+		cmd: "replay", io: opts.IO, deps: opts.clientDeps(), conn: &opts.Conn,
+		output: opts.Sel.Output, timeout: opts.Timeout, notify: opts.notify,
+		timedOut: func() error {
+			return newTimeoutError(fmt.Errorf("replay: --timeout %s expired before the replay caught up", opts.Timeout))
 		},
 	}
-	stopped, err := runInterruptible(ctx, opts.notify, func(ctx context.Context) error {
-		var err error
-		res, err = c.Replay(ctx, req)
-		return err
-	})
-	if _, ok := errors.AsType[*interruptedError](err); ok {
-		return err
-	}
-	switch {
-	case err == nil:
+	return run.run(ctx, func(ctx context.Context, s *stream) error {
+		res, err := s.client.Replay(ctx, client.ReplayRequest{
+			Selectors: opts.Sel.selectors(),
+			From:      opts.From,
+			Idle:      opts.Idle,
+			AllowGap:  opts.AllowGap,
+			Reconnect: true,
+			OnEvent: func(ev sse.Event) error {
+				if err := s.out.WriteEvent(ev); err != nil {
+					return fmt.Errorf("write output: %w", err)
+				}
+				return nil
+			},
+			OnConnect: func(ci client.ConnInfo) {
+				if ci.Gap() && opts.AllowGap {
+					s.diag.warnf("the hub does not hold update %q (its cursor is %q): updates after it may have been lost; replaying what it holds",
+						ci.RequestCursor, ci.ResponseCursor)
+				}
+				if ci.Reconnect {
+					s.diag.printf("reconnected to %s", s.client.HubURL())
+				}
+			},
+			OnDisconnect: s.diag.disconnected,
+		})
+		switch {
+		case errors.Is(err, client.ErrHistoryGap):
+			return fmt.Errorf("%w (--allow-gap prints what the hub holds)", err)
+		case err != nil:
+			return err
+		}
 		if opts.IO.IsStderrTTY() {
-			diag.printf("replayed %d updates (%s)", res.Events, replayEndText(res.End))
+			s.diag.printf("replayed %d updates (%s)", res.Events, replayEndText(res.End))
 		}
 		return nil
-	case errors.Is(context.Cause(ctx), errTimeoutExpired) && errors.Is(err, context.DeadlineExceeded):
-		return newTimeoutError(fmt.Errorf("replay: --timeout %s expired before the replay caught up", opts.Timeout))
-	case stopped && errors.Is(err, context.Canceled):
-		return nil // Ctrl-C: a clean stop
-	case errors.Is(err, client.ErrHistoryGap):
-		return fmt.Errorf("%w (--allow-gap prints what the hub holds)", opts.Conn.explain("replay", err))
-	}
-	return opts.Conn.explain("replay", err)
+	})
 }
 
 // replayEndText says how a replay knew it was over.

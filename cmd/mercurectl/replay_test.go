@@ -114,6 +114,7 @@ func TestRunReplay(t *testing.T) {
 		json1 = `{"id":"id-1","data":"one"}` + "\n"
 		json2 = `{"id":"id-2","type":"note","data":"two\nlines","retry":1500}` + "\n"
 		json3 = `{"id":"id-3","data":"secret"}` + "\n"
+		json4 = `{"id":"id-4","data":"<b>&</b>"}` + "\n"
 	)
 	tests := []struct {
 		name     string
@@ -139,7 +140,8 @@ func TestRunReplay(t *testing.T) {
 		{name: "foreign hub with keep-alives: --timeout 124", hub: chatty, opts: replayOptions{From: "earliest", Timeout: time.Second, Sel: selectorOptions{Output: outputData}},
 			wantOut: "one\n", wantCode: exitTimeout, wantErr: "replay: --timeout 1s expired before the replay caught up"},
 		{name: "wrong key: 77", opts: replayOptions{From: "earliest", Conn: connectionOptions{JWTKey: "wrong-key-wrong-key-wrong-key-000"}}, wantCode: exitCredentials, wantErr: "401"},
-		{name: "URI template in draft-08: 2", opts: replayOptions{From: "earliest", Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}}, wantCode: exitUsage, wantErr: "URI template"},
+		{name: "URI template in auto mode: draft-07", opts: replayOptions{From: "earliest", Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}}, wantOut: json1 + json2 + json4, maxTime: 2 * time.Second},
+		{name: "URI template in draft-08: 2", opts: replayOptions{From: "earliest", Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}, Conn: connectionOptions{Protocol: "8"}}, wantCode: exitUsage, wantErr: "URI template"},
 		{name: "unreachable: 69", hub: closedURL(t), opts: replayOptions{From: "earliest"}, wantCode: exitUnreachable, wantErr: "hub unreachable"},
 	}
 	for _, tt := range tests {

@@ -54,6 +54,7 @@ func TestScripts(t *testing.T) {
 			"waitfile": cmdWaitfile,
 			"exits":    cmdExits,
 			"hub":      cmdHub,
+			"waitsub":  cmdWaitsub, // script_cmds_test.go
 			"damage":   cmdDamage,
 			"redis":    cmdRedis, // cluster_script_test.go
 		},
@@ -161,14 +162,21 @@ func cmdHub(ts *testscript.TestScript, neg bool, args []string) {
 	verifier, err := token.NewVerifier(token.VerifierConfig{Alg: "HS256", Key: []byte(key)})
 	ts.Check(err)
 	store := history.NewMemory(history.Retention{MaxUpdates: defaultHistorySize}, nil)
+	srv := httptest.NewUnstartedServer(nil)
 	h, err := hub.New(hub.Config{
 		Store:              store,
 		PublisherVerifier:  verifier,
 		SubscriberVerifier: verifier,
 		Anonymous:          anonymous,
+		// Pinned as serve pins it: the URL of the listen address.
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
 	})
+	if err != nil {
+		srv.Close()
+	}
 	ts.Check(err)
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	ts.Defer(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -139,8 +139,10 @@ One subscription request may carry at most 1000 topic= values (draft-07) or
 100 matchers of at most 4096 bytes each (draft-08), at most
 --max-selector-bytes of selectors in all, at most 100 URI templates or URL
 patterns, and URI templates of at most 32 expressions; URL patterns have at
-most 32 groups and wildcards and 512 regexp instructions. A request over a
-limit gets 400 with a reason that names it.`,
+most 32 groups and wildcards and 512 regexp instructions, and those beyond
+literal segments, :name segments and a final /* (regexp or {} groups,
+modifiers, wildcards in the host...) at most 4096 bytes in all. A request
+over a limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
 $ mercurectl serve --jwt-alg RS256 --jwt-key @public.pem --transport bolt:///var/lib/mercure/hub.db
@@ -184,7 +186,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	bindEnv(fl, "anonymous", "MERCURE_ANONYMOUS")
 	fl.StringArrayVar(&opts.Issuers, "issuer", nil, "trusted `ISS` of draft-08 access tokens (repeatable); with none, any iss is accepted")
 	bindEnv(fl, "issuer", "MERCURE_ISSUER")
-	fl.StringVar(&opts.ResourceIdentifier, "resource-identifier", "", "the aud that draft-08 access tokens must carry (`URL`); default: derived from each request")
+	fl.StringVar(&opts.ResourceIdentifier, "resource-identifier", "", "the aud that draft-08 access tokens must carry (`URL`), also the base of relative topics; default: the listen address's URL, never the request's Host")
 	bindEnv(fl, "resource-identifier", "MERCURE_RESOURCE_IDENTIFIER")
 	fl.StringVar(&opts.Transport, "transport", "", "history store `DSN`: memory, bolt://relative/file.db, bolt:///absolute/file.db, redis://[user:password@]host:port/db, rediss://…, unix:///path/redis.sock (default: a bolt file in the user's state directory)")
 	bindEnv(fl, "transport", "MERCURE_TRANSPORT")
@@ -426,7 +428,13 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if opts.Dev {
 		devJWT, devSubJWT = opts.devTokens(keys, logger)
 	}
+	// The audience of access tokens is pinned, never taken from requests:
+	// without --resource-identifier, it is the URL of the listen address.
+	hubURL := publicURL(ln.Addr(), tlsConfig != nil)
 	cfg := opts.hubConfig(store, pubVerifier, subVerifier, logger)
+	if cfg.ResourceIdentifier == "" {
+		cfg.ResourceIdentifier = hubURL
+	}
 	cfg.UI = opts.uiHandler(keys, devJWT)
 	h, err := hub.New(cfg)
 	if err != nil {
@@ -456,7 +464,6 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if mln != nil {
 		s.metrics = newMetricsServer(mln, h, store, logger)
 	}
-	hubURL := publicURL(ln.Addr(), s.tls)
 
 	errc := make(chan error, 2)
 	go func() { errc <- s.serve() }()
@@ -470,6 +477,10 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	logger.Info("listening", attrs...)
 	opts.warnAboutConfig(logger, keys)
+	if opts.ResourceIdentifier == "" && (pubVerifier != nil || subVerifier != nil) {
+		logger.Warn("no --resource-identifier: draft-08 access tokens must carry the listen address as aud; behind a proxy or under a public name, set --resource-identifier to the public hub URL",
+			"aud", cfg.ResourceIdentifier)
+	}
 	if opts.Dev {
 		opts.printDevBanner(hubURL, keys, devJWT, devSubJWT)
 	}

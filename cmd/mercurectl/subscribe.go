@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -93,8 +90,11 @@ unreachable, 77 when it refuses the credentials (401/403). Once connected, it
 reconnects after network errors and hub restarts, with a capped exponential
 backoff that honours the hub's retry field, and resumes after the last update
 received (Last-Event-ID): nothing is lost or repeated when the hub keeps
-history. Reconnections are reported on stderr; one refused with 401/403
-exits 77.
+history. Before the first update it resumes from the position the hub gave
+when subscribe connected (its response cursor), so a quiet subscriber loses
+nothing either; against a hub that gives none, a warning says that a
+reconnection before the first update could miss updates. Reconnections are
+reported on stderr; one refused with 401/403 exits 77.
 
 --last-event-id ID starts after the update ID ("earliest" for the whole
 history); stderr warns if the hub no longer holds ID. To print history and
@@ -105,10 +105,13 @@ the hub allows it); --jwt or --jwt-key (which mints a subscriber token for
 exactly these selectors) gives access to private updates too.
 
 In draft-08, a selector with a path segment starting with ':' or '*' is sent
-as a URL pattern and any other as an exact topic; a URI template ({id}) is a
-usage error that suggests the URL pattern. In draft-07 every selector is sent
-as a topic, which the hub reads as an exact topic or a URI template.
---match-type forces one type for every selector.`,
+as a URL pattern and any other as an exact topic. In draft-07 every selector
+is sent as a topic, which the hub reads as an exact topic or a URI template.
+URI templates ({id}) exist only in draft-07: with --protocol auto, a
+subscription with one (or with --match-type template) is sent in draft-07,
+which hubs serving both generations accept; a hub that serves draft-08 only
+refuses it, and the error names the URL pattern to use instead, as
+--protocol 8 does. --match-type forces one type for every selector.`,
 		Example: `$ mercurectl subscribe --topic https://example.com/books/1
 $ mercurectl subscribe --topic 'https://example.com/books/:id' -o json | jq .data
 $ mercurectl subscribe --topic '*' --count 1 --timeout 30s -o data
@@ -147,101 +150,58 @@ func (o *subscribeOptions) validate() error {
 	return o.Conn.validate("subscribe")
 }
 
-// errTimeoutExpired is the cause of the --timeout context.
-var errTimeoutExpired = errors.New("--timeout expired")
+// clientDeps returns the factory's dependencies that the client needs.
+func (o *subscribeOptions) clientDeps() clientDeps {
+	return clientDeps{In: o.IO.In, HTTPClient: o.HTTPClient, Now: o.Now, Logger: o.Logger}
+}
 
 func runSubscribe(ctx context.Context, opts *subscribeOptions) error {
-	// --timeout counts from the start of the command, connection included
-	// (docs/cli.md#subscribe), so that a script's wait is bounded.
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, errTimeoutExpired)
-		defer cancel()
-	}
-	c, err := opts.Conn.newClient("subscribe", clientDeps{
-		In: opts.IO.In, HTTPClient: opts.HTTPClient, Now: opts.Now, Logger: opts.Logger,
-	})
-	if err != nil {
-		return err
-	}
-	w := newEventWriter(opts.Sel.Output, opts.IO, opts.Now)
-	diag := newDiagnostics(opts.IO)
 	received := 0
-	req := client.SubscribeRequest{
-		Selectors:   opts.Sel.selectors(),
-		LastEventID: opts.LastEventID,
-		Reconnect:   true,
-		OnEvent: func(ev sse.Event) error {
-			if err := w.WriteEvent(ev); err != nil {
-				return fmt.Errorf("write output: %w", err)
+	run := streamRun{
+		cmd: "subscribe", io: opts.IO, deps: opts.clientDeps(), conn: &opts.Conn,
+		output: opts.Sel.Output, timeout: opts.Timeout, notify: opts.notify,
+		timedOut: func() error {
+			if opts.Count > 0 {
+				return newTimeoutError(fmt.Errorf("subscribe: --timeout %s expired after %d of %d updates", opts.Timeout, received, opts.Count))
 			}
-			received++
-			if opts.Count > 0 && received >= opts.Count {
-				return client.ErrStop
-			}
-			return nil
-		},
-		OnConnect: func(ci client.ConnInfo) {
-			switch {
-			case ci.Gap():
-				diag.warnf("the hub does not hold update %q any more (its cursor is %q): updates after it may have been lost",
-					ci.RequestCursor, ci.ResponseCursor)
-			case ci.Reconnect:
-				diag.printf("reconnected to %s", c.HubURL())
-			}
-			if !ci.Reconnect && opts.IO.IsStderrTTY() {
-				diag.printf("subscribed to %s (%s); Ctrl-C to stop", c.HubURL(), ci.Protocol)
-			}
-		},
-		OnDisconnect: func(err error, delay time.Duration) {
-			diag.printf("connection lost (%s); reconnecting in %s", disconnectReason(err), delay.Round(time.Millisecond))
+			return nil // --timeout without --count is how long to listen
 		},
 	}
-	stopped, err := runInterruptible(ctx, opts.notify, func(ctx context.Context) error {
-		return c.Subscribe(ctx, req)
+	return run.run(ctx, func(ctx context.Context, s *stream) error {
+		warnedNoCursor := false
+		return s.client.Subscribe(ctx, client.SubscribeRequest{
+			Selectors:   opts.Sel.selectors(),
+			LastEventID: opts.LastEventID,
+			Reconnect:   true,
+			OnEvent: func(ev sse.Event) error {
+				if err := s.out.WriteEvent(ev); err != nil {
+					return fmt.Errorf("write output: %w", err)
+				}
+				received++
+				if opts.Count > 0 && received >= opts.Count {
+					return client.ErrStop
+				}
+				return nil
+			},
+			OnConnect: func(ci client.ConnInfo) {
+				switch {
+				case ci.Gap():
+					s.diag.warnf("the hub does not hold update %q any more (its cursor is %q): updates after it may have been lost",
+						ci.RequestCursor, ci.ResponseCursor)
+				case ci.Reconnect:
+					s.diag.printf("reconnected to %s", s.client.HubURL())
+				}
+				if ci.ResumeCursor == "" && received == 0 && !warnedNoCursor {
+					// Only the hub's cursor lets a subscriber that has
+					// received nothing resume without loss.
+					warnedNoCursor = true
+					s.diag.warnf("the hub sent no cursor: until the first update arrives, a reconnection could miss updates published meanwhile (--last-event-id avoids this)")
+				}
+				if !ci.Reconnect && opts.IO.IsStderrTTY() {
+					s.diag.printf("subscribed to %s (%s); Ctrl-C to stop", s.client.HubURL(), ci.Protocol)
+				}
+			},
+			OnDisconnect: s.diag.disconnected,
+		})
 	})
-	if err == nil {
-		return nil
-	}
-	if _, ok := errors.AsType[*interruptedError](err); ok {
-		return err
-	}
-	switch {
-	case errors.Is(context.Cause(ctx), errTimeoutExpired) && errors.Is(err, context.DeadlineExceeded):
-		if opts.Count > 0 {
-			return newTimeoutError(fmt.Errorf("subscribe: --timeout %s expired after %d of %d updates", opts.Timeout, received, opts.Count))
-		}
-		return nil
-	case stopped && errors.Is(err, context.Canceled):
-		return nil // Ctrl-C: a clean stop
-	}
-	return opts.Conn.explain("subscribe", err)
-}
-
-// disconnectReason says why a connection ended (nil: the hub closed it).
-func disconnectReason(err error) string {
-	if err == nil {
-		return "the hub closed the stream"
-	}
-	return err.Error()
-}
-
-// diagnostics writes notices to stderr, prefixed like errors.
-type diagnostics struct {
-	ios  *IOStreams
-	warn string
-}
-
-func newDiagnostics(ios *IOStreams) *diagnostics {
-	return &diagnostics{ios: ios, warn: ios.ErrRenderer().NewStyle().Foreground(lipgloss.Color("3")).Render("warning:")}
-}
-
-// printf writes a notice.
-func (d *diagnostics) printf(format string, args ...any) {
-	_, _ = fmt.Fprintf(d.ios.ErrOut, "mercurectl: "+format+"\n", args...)
-}
-
-// warnf writes a warning.
-func (d *diagnostics) warnf(format string, args ...any) {
-	_, _ = fmt.Fprintf(d.ios.ErrOut, "mercurectl: %s %s\n", d.warn, strings.TrimSpace(fmt.Sprintf(format, args...)))
 }

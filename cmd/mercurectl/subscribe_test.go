@@ -2,11 +2,16 @@ package main
 
 import (
 	"cmp"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mercurectl/mercurectl/internal/client"
 	"github.com/mercurectl/mercurectl/internal/match"
 )
 
@@ -119,8 +124,10 @@ func TestRunSubscribe(t *testing.T) {
 		{name: "unknown cursor warns", opts: subscribeOptions{Sel: selectorOptions{Topics: a, Output: outputJSON}, LastEventID: "gone", Count: 1}, wantOut: json1, wantLog: `mercurectl: warning: the hub does not hold update "gone" any more (its cursor is "earliest")`},
 		{name: "timeout with count: 124", opts: subscribeOptions{Sel: selectorOptions{Topics: a, Output: outputJSON}, LastEventID: "earliest", Count: 5, Timeout: time.Second}, wantOut: json1 + json2, wantCode: exitTimeout, wantErr: "subscribe: --timeout 1s expired after 2 of 5 updates"},
 		{name: "timeout without count: 0", opts: subscribeOptions{Sel: selectorOptions{Topics: a, Output: outputJSON}, LastEventID: "id-1", Timeout: 300 * time.Millisecond}, wantOut: json2},
-		{name: "URI template in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}}, wantCode: exitUsage, wantErr: `use a URL pattern such as "https://example.com/:x"`},
-		{name: "template match type in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: match.TypeTemplate}}, wantCode: exitUsage, wantErr: "URI template"},
+		{name: "URI template in auto mode: draft-07", opts: subscribeOptions{Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}, Output: outputJSON}, LastEventID: "earliest", Count: 2}, wantOut: json1 + json2},
+		{name: "template match type in auto mode, with a key: draft-07", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: match.TypeTemplate, Output: outputJSON}, LastEventID: "id-2", Count: 1, Conn: connectionOptions{JWTKey: clientTestKey}}, wantOut: json3},
+		{name: "URI template in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}, Conn: connectionOptions{Protocol: "8"}}, wantCode: exitUsage, wantErr: `use a URL pattern such as "https://example.com/:x"`},
+		{name: "template match type in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: match.TypeTemplate}, Conn: connectionOptions{Protocol: "8"}}, wantCode: exitUsage, wantErr: "URI template"},
 		{name: "wrong key: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWTKey: "wrong-key-wrong-key-wrong-key-000"}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 401 Unauthorized"},
 		{name: "legacy token in forced draft-08: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWT: legacyTestToken(t, nil, a), Protocol: "8"}}, wantCode: exitCredentials, wantErr: "401"},
 		{name: "anonymous on a closed hub: 77", hub: closed.URL, opts: subscribeOptions{Sel: selectorOptions{Topics: a}}, wantCode: exitCredentials, wantErr: "401 Unauthorized (Bearer resource_metadata=\"" + closed.srv.URL + "/.well-known/oauth-protected-resource/.well-known/mercure\"): authorization required: no token, and this hub does not accept anonymous subscribers (no credentials were given: pass --jwt or --jwt-key"},
@@ -189,5 +196,40 @@ func TestRunSubscribeInterrupt(t *testing.T) {
 	}
 	if got := ts.Out.String(); got != "<b>&</b>\n" {
 		t.Errorf("stdout %q", got)
+	}
+}
+
+// A hub that gives no cursor (no Last-Event-ID response header) leaves a
+// quiet subscriber without a resume position: subscribe says so once,
+// however often it reconnects.
+func TestRunSubscribeWarnsOnceWithoutHubCursor(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != client.HubPath {
+			http.NotFound(w, r)
+			return
+		}
+		conns.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = fmt.Fprint(w, ":\n")
+		// The stream ends at once: the subscriber reconnects.
+	}))
+	t.Cleanup(srv.Close)
+	f, ts := newTestFactory(nil)
+	opts := &subscribeOptions{
+		IO: f.IO, HTTPClient: f.HTTPClient, Now: f.Now, notify: newFakeSignals().notify,
+		Conn: connectionOptions{Hub: srv.URL, Protocol: "auto", JWTAlg: "HS256"},
+		Sel:  selectorOptions{Topics: []string{"https://example.com/a"}, Output: outputData}, Timeout: 2 * time.Second,
+	}
+	if err := opts.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := runSubscribe(t.Context(), opts); err != nil {
+		t.Fatalf("exit %d (%v)", exitCode(err), err)
+	}
+	const warning = "mercurectl: warning: the hub sent no cursor: until the first update arrives, a reconnection could miss updates published meanwhile (--last-event-id avoids this)\n"
+	if n := strings.Count(ts.Err.String(), warning); n != 1 || conns.Load() < 2 {
+		t.Fatalf("%d warnings over %d connections, want 1 over at least 2; stderr:\n%s", n, conns.Load(), ts.Err.String())
 	}
 }

@@ -36,11 +36,15 @@ func TestRunAgainstHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: 1000}, nil)
-	h, err := hub.New(hub.Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v})
+	srv := httptest.NewUnstartedServer(nil)
+	h, err := hub.New(hub.Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v,
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path})
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	defer func() {
 		_ = h.Shutdown(context.Background())
 		srv.CloseClientConnections()

@@ -980,3 +980,60 @@ func TestHTTPErrorSaysTheReasonOnce(t *testing.T) {
 		}
 	}
 }
+
+// In auto mode a URI template is sent as a draft-07 topic= even to a
+// draft-08 hub, with a legacy token; a hub that serves draft-08 only
+// refuses it, and the error says so and suggests the URL pattern.
+func TestTemplateInAutoModeUsesDraft07(t *testing.T) {
+	t.Parallel()
+	const tmpl = "https://e.x/books/{id}"
+	h := newFakeHub(t)
+	h.metadata = true
+	h.publish(fakeUpdate{id: "urn:x:1", topics: []string{"https://e.x/books/{id}"}})
+	var protos []Protocol
+	c := newTestClient(t, h.url(), Options{TokenFunc: func(_ context.Context, r TokenRequest) (string, error) {
+		protos = append(protos, r.Protocol)
+		return "tok", nil
+	}})
+	var got []string
+	err := c.Subscribe(t.Context(), SubscribeRequest{
+		Selectors:   Selectors(MatchAuto, tmpl, "https://e.x/exact"),
+		LastEventID: Earliest,
+		OnEvent:     func(ev sse.Event) error { got = append(got, ev.ID); return ErrStop },
+	})
+	if err != nil || !slices.Equal(got, []string{"urn:x:1"}) {
+		t.Fatalf("Subscribe: %v, events %v", err, got)
+	}
+	r := h.subscribeRequests()[0]
+	if keys := selectorKeys(r); !slices.Equal(keys, []string{"topic"}) || !hasQuery(r, "topic", tmpl) || !hasQuery(r, cursorParam07, Earliest) {
+		t.Errorf("request %s: want draft-07 topic= and lastEventID", r.url.RawQuery)
+	}
+	if !slices.Equal(protos, []Protocol{Protocol07}) {
+		t.Errorf("tokens requested for %v, want draft-07", protos)
+	}
+
+	h.draft08Only = true
+	err = c.Subscribe(t.Context(), SubscribeRequest{
+		Selectors: Selectors(match.TypeTemplate, "https://e.x/books/{id}"),
+		OnEvent:   func(sse.Event) error { return ErrStop },
+	})
+	if !errors.Is(err, ErrTemplateSelector) || !strings.Contains(err.Error(), "draft-08 only") ||
+		!strings.Contains(err.Error(), `"https://e.x/books/:id"`) {
+		t.Fatalf("draft-08-only hub: %v", err)
+	}
+
+	err = c.Subscribe(t.Context(), SubscribeRequest{
+		Selectors: Selectors(MatchAuto, tmpl, "https://e.x/authors/:id"),
+		OnEvent:   func(sse.Event) error { return ErrStop },
+	})
+	if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), "cannot mix") {
+		t.Fatalf("template and URL pattern: %v", err)
+	}
+
+	// Forcing draft-08 keeps the usage error.
+	c08 := newTestClient(t, h.url(), Options{Protocol: Protocol08})
+	err = c08.Subscribe(t.Context(), SubscribeRequest{Selectors: Selectors(MatchAuto, tmpl), OnEvent: func(sse.Event) error { return ErrStop }})
+	if !errors.Is(err, ErrTemplateSelector) {
+		t.Fatalf("forced draft-08: %v", err)
+	}
+}

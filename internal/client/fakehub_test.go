@@ -59,6 +59,8 @@ type fakeHub struct {
 	abortDrop     bool   // end it by breaking the connection instead of cleanly
 	silent        bool   // no ":" comment after the headers
 	unknownCursor string // response cursor for an unknown id ("": earliest)
+	noEmptyCursor bool   // send no response cursor for an empty cursor (as 0.x hubs)
+	draft08Only   bool   // refuse draft-07 (topic=) subscriptions with 400
 	refuse        func(conn int) int
 	contentType   string // overrides text/event-stream
 	publishStatus int    // answer publishes with this status (0: normal)
@@ -259,6 +261,13 @@ func (h *fakeHub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing topic", http.StatusBadRequest)
 		return
 	}
+	h.mu.Lock()
+	only08 := h.draft08Only
+	h.mu.Unlock()
+	if only08 && !gen08 {
+		http.Error(w, `"topic" is a draft-07 parameter: use "match"`, http.StatusBadRequest)
+		return
+	}
 	cursor, hasCursor := q.Get("lastEventID"), q.Has("lastEventID")
 	if gen08 {
 		cursor, hasCursor = q.Get("last_event_id"), q.Has("last_event_id")
@@ -279,9 +288,18 @@ func (h *fakeHub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	var replay []fakeUpdate
 	respCursor := ""
+	if hasCursor && cursor == "" && h.noEmptyCursor {
+		hasCursor = false
+	}
 	if hasCursor {
 		respCursor = Earliest
 		switch i := slices.IndexFunc(h.history, func(u fakeUpdate) bool { return u.id == cursor }); {
+		case cursor == "":
+			// An empty cursor asks for the hub's position: its newest
+			// update, with nothing replayed.
+			if len(h.history) > 0 {
+				respCursor = h.history[len(h.history)-1].id
+			}
 		case cursor == Earliest:
 			replay = slices.Clone(h.history)
 		case i >= 0:
@@ -294,8 +312,9 @@ func (h *fakeHub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	ch := make(chan fakeUpdate, 1024)
 	h.subs[ch] = struct{}{}
 	done := h.done
+	replays := hasCursor && cursor != ""
 	retry, marker, markerHeader, dropAfter, abortDrop, silent, ctype :=
-		h.retry, h.marker && hasCursor, h.markerHeader && hasCursor, h.dropAfter, h.abortDrop, h.silent, h.contentType
+		h.retry, h.marker && replays, h.markerHeader && replays, h.dropAfter, h.abortDrop, h.silent, h.contentType
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()

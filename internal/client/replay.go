@@ -68,8 +68,17 @@ type ReplayRequest struct {
 	// OnEvent receives every replayed event, in order. Required. Returning
 	// ErrStop ends the replay without error.
 	OnEvent func(sse.Event) error
-	// OnConnect, when set, is called once the hub accepted the connection.
+	// OnConnect, when set, is called every time the hub accepts a
+	// connection.
 	OnConnect func(ConnInfo)
+	// Reconnect makes Replay reconnect, as Subscribe does, when the stream
+	// ends or breaks before the replay is over (a hub restart), resuming
+	// after the last event received. Without it such a replay ends with
+	// ReplayEndEOF or the error.
+	Reconnect bool
+	// OnDisconnect, when set, is called before each reconnection, as
+	// SubscribeRequest.OnDisconnect.
+	OnDisconnect func(err error, delay time.Duration)
 	// MaxEventSize is the reader's safety limit (0: sse.DefaultMaxEventSize).
 	MaxEventSize int
 }
@@ -80,14 +89,18 @@ type ReplayResult struct {
 	Events int
 	// LastEventID is the id of the last event received (From if none).
 	LastEventID string
-	// Conn describes the connection (cursors, marker).
+	// Conn describes the last connection (cursors, marker).
 	Conn ConnInfo
 	// HubCursor is the hub's newest update id when the replay started, as
 	// its subscriptions API reported it ("" when unknown).
 	HubCursor string
-	// Gap reports that the hub did not know From (see ConnInfo.Gap); with
-	// AllowGap the replay went on, without it Replay returned ErrHistoryGap.
+	// Gap reports that the hub did not know the cursor of a connection
+	// (From, or the last id received before a reconnection; see
+	// ConnInfo.Gap); with AllowGap the replay went on, without it Replay
+	// returned ErrHistoryGap.
 	Gap bool
+	// Reconnections is how many times the replay reconnected.
+	Reconnections int
 	// End says how the replay ended.
 	End ReplayEnd
 }
@@ -110,13 +123,17 @@ type ReplayResult struct {
 //     the newest update is on another topic or private. A hub that sends
 //     keep-alives more often than r.Idle keeps the replay going, and one
 //     that pauses longer than r.Idle within the burst ends it early;
-//   - when the hub closes the stream.
+//   - when the hub closes the stream, unless r.Reconnect: then Replay
+//     reconnects after the last event received, as Subscribe does, and goes
+//     on until one of the ends above (against a mercurectl hub, the marker
+//     of the new connection, which also covers what was published in the
+//     meantime).
 //
 // The hub's cursor header (docs/protocol.md#subscribe-cursors) is compared
-// with r.From: if the hub does not hold From (it answers another id, or
-// Earliest), updates may have been lost and Replay returns an error wrapping
-// ErrHistoryGap before reading anything, unless r.AllowGap. Connection errors
-// are the same as Subscribe's; Replay does not reconnect.
+// with the cursor sent: if the hub does not hold it (it answers another id,
+// or Earliest), updates may have been lost and Replay returns an error
+// wrapping ErrHistoryGap before reading anything more, unless r.AllowGap.
+// Errors of the first connection are the same as Subscribe's.
 func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error) {
 	res := ReplayResult{LastEventID: r.From}
 	if r.From == "" {
@@ -130,10 +147,18 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, err
 		idle = DefaultIdle
 	}
 	var target string // the hub's newest id, when known: the end of the replay
+	probed := false   // the subscriptions API was asked (once, at the start)
 	sr := SubscribeRequest{
 		Selectors:    r.Selectors,
 		LastEventID:  r.From,
 		MaxEventSize: r.MaxEventSize,
+		Reconnect:    r.Reconnect,
+		OnDisconnect: func(err error, delay time.Duration) {
+			res.Reconnections++
+			if r.OnDisconnect != nil {
+				r.OnDisconnect(err, delay)
+			}
+		},
 		OnEvent: func(ev sse.Event) error {
 			res.Events++
 			res.LastEventID = ev.LastEventID
@@ -159,17 +184,20 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, err
 	s.activity, s.idleEnds = idle, true
 	s.onConnect = func(ci ConnInfo) error {
 		res.Conn = ci
-		res.Gap = ci.Gap()
 		if r.OnConnect != nil {
 			r.OnConnect(ci)
 		}
-		if res.Gap && !r.AllowGap {
-			return fmt.Errorf("replay: %w: the hub does not hold %q (its cursor is %q); updates after it may have been lost",
-				ErrHistoryGap, r.From, ci.ResponseCursor)
+		if ci.Gap() {
+			res.Gap = true
+			if !r.AllowGap {
+				return fmt.Errorf("replay: %w: the hub does not hold %q (its cursor is %q); updates after it may have been lost",
+					ErrHistoryGap, ci.RequestCursor, ci.ResponseCursor)
+			}
 		}
-		if ci.ReplayMarker || r.NoCursorProbe {
+		if ci.ReplayMarker || r.NoCursorProbe || probed {
 			return nil
 		}
+		probed = true
 		pctx, cancel := context.WithTimeout(ctx, cursorProbeTimeout)
 		cur, ok, err := c.HubCursor(pctx)
 		cancel()
@@ -180,7 +208,7 @@ func (c *Client) Replay(ctx context.Context, r ReplayRequest) (ReplayResult, err
 			return nil
 		}
 		res.HubCursor = cur
-		if cur == Earliest || cur == r.From {
+		if cur == Earliest || cur == ci.RequestCursor {
 			res.End = ReplayEndCursor // nothing after From
 			return ErrStop
 		}

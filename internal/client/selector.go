@@ -23,10 +23,15 @@ const MatchAuto = ""
 // In draft-07 every selector is sent as `topic=` whatever its MatchType (the
 // hub decides: "*", exact string or URI template). In draft-08, "*" is sent
 // as `match=*`; match.TypeExact as `match=`; match.TypeURLPattern as
-// `match_urlpattern=`; match.TypeTemplate is an error; and MatchAuto sends a
-// selector with a path segment starting with ':' or '*' as a URL pattern
-// (token.GuessMatchType), a URI template ("/books/{id}") as an error that
-// suggests the URL-pattern form, and anything else as an exact topic.
+// `match_urlpattern=`; and MatchAuto sends a selector with a path segment
+// starting with ':' or '*' as a URL pattern (token.GuessMatchType), and
+// anything else as an exact topic.
+//
+// URI templates exist only in draft-07. With ProtocolAuto, a subscription
+// with a template (match.TypeTemplate, or MatchAuto and a value such as
+// "/books/{id}") is sent in draft-07 even to a draft-08 hub; with
+// Protocol08 forced it is an error (ErrTemplateSelector) that suggests the
+// URL-pattern form.
 type Selector struct {
 	Value     string
 	MatchType string
@@ -92,6 +97,32 @@ func selectorParams(q url.Values, proto Protocol, sels []Selector) {
 			q.Add("match", s.Value)
 		}
 	}
+}
+
+// templateSelector returns the first URI template among sels ("" when
+// none): a MatchTemplate selector, or a MatchAuto one whose value is a
+// template. A subscription that mixes a template with a URL pattern cannot
+// be expressed in either generation: that is an error.
+func templateSelector(sels []Selector) (string, error) {
+	tmpl, pattern := "", ""
+	for _, s := range sels {
+		switch {
+		case s.Value == "*":
+		case s.MatchType == match.TypeTemplate, s.MatchType == MatchAuto && isTemplate(s.Value):
+			if tmpl == "" {
+				tmpl = s.Value
+			}
+		case s.MatchType == match.TypeURLPattern, s.MatchType == MatchAuto && token.GuessMatchType(s.Value) == match.TypeURLPattern:
+			if pattern == "" {
+				pattern = s.Value
+			}
+		}
+	}
+	if tmpl != "" && pattern != "" {
+		return "", fmt.Errorf("%w: %q is a URI template (draft-07) and %q a URL pattern (draft-08): one subscription cannot mix them; use %q instead of the template",
+			ErrInvalidRequest, tmpl, pattern, SuggestURLPattern(tmpl))
+	}
+	return tmpl, nil
 }
 
 // isTemplate reports whether s is a URI template with at least one

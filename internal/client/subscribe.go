@@ -30,7 +30,9 @@ type SubscribeRequest struct {
 	Selectors []Selector
 	// LastEventID asks for the updates after this id ("" for none, Earliest
 	// for the whole history). It is sent as the query parameter of the first
-	// connection (`lastEventID` in draft-07, `last_event_id` in draft-08).
+	// connection (`lastEventID` in draft-07, `last_event_id` in draft-08);
+	// "" is sent as an empty parameter, which asks the hub for its current
+	// position without replaying anything.
 	LastEventID string
 	// OnEvent receives every event, in order. Required. Returning ErrStop
 	// ends Subscribe with a nil error; any other error ends it with that error.
@@ -75,6 +77,12 @@ type ConnInfo struct {
 	// ReplayMarker reports that the hub promised to mark the end of the
 	// replayed history in-band (sse.ReplayMarkerHeader).
 	ReplayMarker bool
+	// ResumeCursor is where a reconnection resumes until an event arrives:
+	// RequestCursor, or, when none was sent, the hub's ResponseCursor (its
+	// newest update when the connection was made). "" when the hub sent no
+	// cursor: a reconnection before the first event then asks only for new
+	// updates, and misses those published while the subscriber was away.
+	ResumeCursor string
 }
 
 // Gap reports whether the hub's cursor shows that it does not hold the
@@ -101,8 +109,11 @@ func (ci ConnInfo) Gap() bool {
 // `retry` when it sent one (else Options.ReconnectDelay), capped at
 // Options.MaxReconnectDelay. Each reconnection sends the Last-Event-ID header
 // with the last event id received (docs/protocol.md#subscribe-cursors), so
-// that the hub resumes with no duplicate and no loss when it keeps history. A
-// reconnection refused with 401 or 403 ends Subscribe with that error.
+// that the hub resumes with no duplicate and no loss when it keeps history.
+// Before the first event, the resume position is the hub's response cursor
+// to an empty cursor (see ConnInfo.ResumeCursor): a quiet subscriber loses
+// nothing either. A reconnection refused with 401 or 403 ends Subscribe with
+// that error.
 func (c *Client) Subscribe(ctx context.Context, r SubscribeRequest) error {
 	s, err := c.newSubscription(ctx, r)
 	if err != nil {
@@ -122,6 +133,9 @@ type subscription struct {
 	proto Protocol
 	sels  []Selector // resolved
 	query url.Values // hub URL query plus selector parameters
+	// template is the URI template that made a subscription to a draft-08
+	// hub draft-07 in auto mode ("" otherwise).
+	template string
 
 	onConnect func(ConnInfo) error // may stop the subscription
 	activity  time.Duration        // stall (Subscribe) or idle (Replay) timeout
@@ -146,13 +160,26 @@ func (c *Client) newSubscription(ctx context.Context, r SubscribeRequest) (*subs
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
+	// In auto mode a URI template, which only draft-07 has, makes the
+	// subscription draft-07 (`topic=`) even with a draft-08 hub: hubs that
+	// serve both generations accept it.
+	template := ""
+	if c.opts.Protocol == ProtocolAuto && proto == Protocol08 {
+		if template, err = templateSelector(r.Selectors); err != nil {
+			return nil, err
+		}
+		if template != "" {
+			proto = Protocol07
+			c.logger.DebugContext(ctx, "URI template selector: subscribing in draft-07", "selector", template)
+		}
+	}
 	sels, err := resolveSelectors(proto, r.Selectors)
 	if err != nil {
 		return nil, err
 	}
 	q := c.hub.Query()
 	selectorParams(q, proto, sels)
-	return &subscription{c: c, req: r, proto: proto, sels: sels, query: q, resume: r.LastEventID}, nil
+	return &subscription{c: c, req: r, proto: proto, sels: sels, query: q, resume: r.LastEventID, template: template}, nil
 }
 
 // errActivityTimeout ends a connection on which nothing arrived in time.
@@ -253,8 +280,14 @@ func (s *subscription) connect(ctx context.Context) (connected bool, err error) 
 	for k, v := range s.query {
 		q[k] = v
 	}
+	// The cursor goes in the query on the first connection, then in the
+	// Last-Event-ID header as browsers send it (docs/protocol.md#subscribe-cursors).
+	// With no position yet, an empty query cursor asks the hub for its own: the
+	// response cursor header then names the newest update it holds, which
+	// becomes the resume position, so that an update published while a
+	// subscriber that has received nothing yet reconnects is not lost.
 	cursor := s.resume
-	if !s.established && cursor != "" {
+	if !s.established || cursor == "" {
 		q.Set(s.cursorParam(), cursor)
 	}
 	u := *c.hub
@@ -280,7 +313,14 @@ func (s *subscription) connect(ctx context.Context) (connected bool, err error) 
 		return false, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return false, httpError("subscribe", resp)
+		he := httpError("subscribe", resp)
+		if s.template != "" && he.StatusCode == http.StatusBadRequest {
+			// A hub that advertises draft-08 and refuses `topic=` serves
+			// draft-08 only.
+			return false, fmt.Errorf("%w: the hub serves draft-08 only (it refused %q as a draft-07 topic: %s); use the URL pattern %q instead",
+				ErrTemplateSelector, s.template, he.Status, SuggestURLPattern(s.template))
+		}
+		return false, he
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		discard(resp.Body)
@@ -292,8 +332,13 @@ func (s *subscription) connect(ctx context.Context) (connected bool, err error) 
 	info := ConnInfo{Protocol: s.proto, Reconnect: s.established, RequestCursor: cursor}
 	info.ResponseCursor, info.HasResponseCursor = s.responseCursor(resp.Header)
 	info.ReplayMarker = resp.Header.Get(sse.ReplayMarkerHeader) != ""
+	info.ResumeCursor = cursor
+	if cursor == "" && info.HasResponseCursor {
+		info.ResumeCursor = info.ResponseCursor
+	}
+	s.resume = info.ResumeCursor
 	c.logger.DebugContext(ctx, "subscribed", "url", u.Redacted(), "reconnect", info.Reconnect,
-		"request_cursor", cursor, "response_cursor", info.ResponseCursor)
+		"request_cursor", cursor, "response_cursor", info.ResponseCursor, "resume_cursor", info.ResumeCursor)
 	if s.onConnect != nil {
 		if err := s.onConnect(info); err != nil {
 			return true, err
@@ -314,7 +359,7 @@ func (s *subscription) connect(ctx context.Context) (connected bool, err error) 
 	var stopErr error
 	rd := sse.NewReader(body, sse.ReaderOptions{
 		MaxEventSize: s.req.MaxEventSize,
-		LastEventID:  cursor,
+		LastEventID:  info.ResumeCursor,
 		OnComment: func(text string) {
 			if stopErr == nil && s.req.OnReplayDone != nil && strings.TrimSpace(text) == sse.ReplayDoneComment {
 				if err := s.req.OnReplayDone(); err != nil {

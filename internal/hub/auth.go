@@ -69,9 +69,15 @@ func (h *Hub) verify(r *http.Request, v *token.Verifier, p presented) (*token.Cl
 	if v == nil {
 		return nil, errInvalidToken(errNoKey)
 	}
-	c, err := v.Verify(p.raw, h.resourceID(r))
+	// The audience comes from the configuration only: derived from the
+	// request's Host, it would be whatever the client says, and a token
+	// minted for another hub sharing the key would pass.
+	c, err := v.Verify(p.raw, h.cfg.ResourceIdentifier)
 	if err != nil {
 		return nil, h.tokenError(v, err)
+	}
+	if c.Format == token.FormatAccessToken && h.cfg.ResourceIdentifier == "" {
+		return nil, errInvalidToken(errNoResourceIdentifier)
 	}
 	if h.cfg.Draft08Only && c.Format != token.FormatAccessToken {
 		return nil, errInvalidToken(errors.New("this hub accepts only draft-08 access tokens (typ at+jwt)"))
@@ -94,6 +100,10 @@ func (noKeyError) Error() string { return "this hub has no key for this kind of 
 
 var errNoKey = noKeyError{}
 
+// errNoResourceIdentifier refuses access tokens on a hub that cannot check
+// their audience.
+var errNoResourceIdentifier = errors.New("this hub has no resource identifier to check the aud of access tokens against")
+
 // genOf is the reply generation of a verified token
 // (docs/protocol.md#generations).
 func genOf(c *token.Claims) generation {
@@ -115,8 +125,9 @@ func requestOrigin(r *http.Request) string {
 	return requestScheme(r) + "://" + r.Host
 }
 
-// resourceID is the `aud` draft-08 tokens must carry and the metadata's
-// `resource`: pinned by configuration, else derived from the request.
+// resourceID is the metadata's `resource`: the configured resource
+// identifier, else (on a hub that then refuses every access token) derived
+// from the request.
 func (h *Hub) resourceID(r *http.Request) string {
 	if h.cfg.ResourceIdentifier != "" {
 		return h.cfg.ResourceIdentifier

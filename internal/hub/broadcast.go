@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,6 +54,33 @@ func newBroadcaster(cache *match.Cache) *broadcaster {
 		idx:   match.NewIndex[*selGroup](cache),
 		all:   make(map[*subscriber]struct{}),
 	}
+}
+
+// resumeTimeout bounds the read of the newest stored update at start-up.
+const resumeTimeout = 10 * time.Second
+
+// resume starts the broadcaster where store's history ends, before any
+// dispatch: last is the newest stored update, and lastID its id, so that
+// the response cursor of a subscription that sends an empty cursor names
+// that update right after a restart too (not "earliest", which would make
+// a client that resumes from it receive the whole history again).
+func (b *broadcaster) resume(store history.Store) error {
+	last := store.LastSeq()
+	b.last.Store(last)
+	if last == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resumeTimeout)
+	defer cancel()
+	err := store.Scan(ctx, last-1, last, func(u *history.Update) error {
+		id := u.ID
+		b.lastID.Store(&id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the newest stored update: %w", err)
+	}
+	return nil
 }
 
 // add registers s and returns the Seq and id of the newest update it will

@@ -51,9 +51,11 @@ type Config struct {
 	SubscriberVerifier *token.Verifier
 	// Anonymous lets subscribers without a token receive public updates.
 	Anonymous bool
-	// ResourceIdentifier pins the `aud` that draft-08 access tokens must carry
-	// and the `resource` of the metadata; "" derives it from each request
-	// (scheme://host + Path).
+	// ResourceIdentifier is the `aud` that draft-08 access tokens must
+	// carry, the metadata's `resource` and the base of relative topics. It
+	// never comes from the request; with "" every access token is refused
+	// (legacy tokens carry no audience), and the base and the metadata are
+	// derived from each request.
 	ResourceIdentifier string
 	// CORSOrigins are the origins allowed to use the hub from a browser ("*" allowed).
 	CORSOrigins []string

@@ -56,15 +56,19 @@ func serveStore(tb testing.TB, store history.Store, mod func(*Config)) *histHub 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v}
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v,
+		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + Path}
 	if mod != nil {
 		mod(&cfg)
 	}
 	h, err := New(cfg)
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	// Keep-alive connections for concurrent publishers: the default client
 	// keeps two, and closing the others would churn through ports.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -626,6 +630,23 @@ func TestHistoryReplayAfterRestart(t *testing.T) {
 	check("cursor", fromCursor, ids[20:])
 	fromEarliest := after.openHist(t, "topic="+url.QueryEscape(topic)+"&lastEventID=earliest", bearer(tok))
 	check("earliest", fromEarliest, ids)
+	// An empty cursor asks for the hub's position without a replay: right
+	// after the restart it is the newest stored update, not "earliest"
+	// (resuming from "earliest" would receive the whole history again).
+	for _, c := range []struct{ query, header string }{
+		{"topic=" + url.QueryEscape(topic) + "&lastEventID=", "Last-Event-ID"},
+		{"match=" + url.QueryEscape(topic) + "&last_event_id=", "Mercure-Last-Event-ID"},
+	} {
+		tok := tok
+		if c.header != "Last-Event-ID" {
+			tok = after.accessToken(t, nil, []string{topic})
+		}
+		empty := after.openHist(t, c.query, bearer(tok))
+		if got := empty.resp.Header.Get(c.header); got != ids[len(ids)-1] {
+			t.Errorf("%s: response cursor for an empty cursor after restart = %q, want the newest id %q", c.query, got, ids[len(ids)-1])
+		}
+		empty.close()
+	}
 
 	// Then a new publish arrives live, after the replay-done comment.
 	pub = publisher{hh: after, tok: tok}

@@ -138,7 +138,9 @@ func New(cfg Config) (*Hub, error) {
 		stopped:   make(chan struct{}),
 	}
 	h.metrics = newMetrics(h)
-	h.bc.last.Store(cfg.Store.LastSeq())
+	if err := h.bc.resume(cfg.Store); err != nil {
+		return nil, err
+	}
 	if err := cfg.Store.Start(h.bc.dispatch); err != nil {
 		return nil, err
 	}

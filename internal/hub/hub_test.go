@@ -44,14 +44,19 @@ func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
 		PublisherVerifier:  v,
 		SubscriberVerifier: v,
 	}
+	// The hub's resource identifier is its own URL, as serve pins it.
+	srv := httptest.NewUnstartedServer(nil)
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + Path
 	if mod != nil {
 		mod(&cfg)
 	}
 	h, err := New(cfg)
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv.Config.Handler = h
+	srv.Start()
 	th := &testHub{h: h, srv: srv, url: srv.URL + Path, store: cfg.Store}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -131,30 +131,47 @@ func mustJSON(tb testing.TB, v any) string {
 	return string(b)
 }
 
-// docs/protocol.md#error-replies: resource_metadata is built from the
-// request's own origin (and the audience with it) unless the resource is
-// pinned.
-func TestResourceMetadataFollowsTheRequest(t *testing.T) {
+// docs/protocol.md#error-replies: the audience of access tokens comes from
+// the configuration, never from the request. A token minted for the Host a
+// client sends is refused; a hub without a resource identifier refuses
+// every access token (its metadata and challenges, which carry no
+// authority, still follow the request).
+func TestAudienceNeverComesFromTheRequest(t *testing.T) {
 	t.Parallel()
-	th := newTestHub(t, nil)
-	req := confRequest(t, t.Context(), th, http.MethodGet, "match=t", nil, "")
-	req.Host = "hub.example:8443"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	evil := mint(t, token.MintOptions{Format: token.FormatAccessToken, Publish: []string{"*"}, Subscribe: []string{"*"}, Audience: "http://evil.example/.well-known/mercure"})
+	for name, mod := range map[string]func(*Config){
+		"pinned":     nil,
+		"not pinned": func(c *Config) { c.ResourceIdentifier = "" },
+	} {
+		th := newTestHub(t, mod)
+		req := confRequest(t, t.Context(), th, http.MethodPost, "", bearer(evil), url.Values{"topic": {"https://example.com/x"}}.Encode())
+		req.Host = "evil.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		confStatus(t, name+": publish with the Host's audience", resp, "", http.StatusUnauthorized)
+		if n := len(confStored(t, th)); n != 0 {
+			t.Errorf("%s: %d updates stored", name, n)
+		}
+		if mod == nil {
+			continue
+		}
+		// Not even a token for the hub's own URL passes.
+		own := th.accessToken(t, []string{"*"}, nil)
+		resp, body := th.publish(t, own, url.Values{"topic": {"https://example.com/x"}})
+		confStatus(t, name+": publish with the hub URL's audience", resp, body, http.StatusUnauthorized)
+		req = confRequest(t, t.Context(), th, http.MethodGet, "match=t", nil, "")
+		req.Host = "hub.example:8443"
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer resource_metadata="http://hub.example:8443/.well-known/oauth-protected-resource/.well-known/mercure"` {
+			t.Errorf("challenge %q", got)
+		}
 	}
-	_ = resp.Body.Close()
-	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer resource_metadata="http://hub.example:8443/.well-known/oauth-protected-resource/.well-known/mercure"` {
-		t.Errorf("challenge %q", got)
-	}
-	tok := mint(t, token.MintOptions{Format: token.FormatAccessToken, Subscribe: []string{"*"}, Audience: "http://hub.example:8443/.well-known/mercure"})
-	req = confRequest(t, t.Context(), th, http.MethodHead, "match=t", bearer(tok), "")
-	req.Host = "hub.example:8443"
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	confStatus(t, "audience of the request's origin", resp, "", http.StatusOK)
 }
 
 // docs/protocol.md#subscribe-match: draft-08 matcher parameters and their limits.

@@ -274,6 +274,10 @@ func TestSubscriptionBudget(t *testing.T) {
 	template := func(i int) string { return fmt.Sprintf("https://example.com/%d/{id}", i) }
 	pattern := func(i int) string { return fmt.Sprintf("https://example.com/%d/:id", i) }
 	expressions := func(n int) string { return "https://example.com" + strings.Repeat("/{x}", n) }
+	general := func(i, n int) string {
+		p := fmt.Sprintf("/g%d/(\\d+)/", i)
+		return p + strings.Repeat("a", n-len(p))
+	}
 	tests := []struct {
 		name, query string
 		status      int
@@ -293,6 +297,11 @@ func TestSubscriptionBudget(t *testing.T) {
 			}
 			return fmt.Sprintf("%04d", i) + strings.Repeat("a", 4092)
 		}), http.StatusBadRequest, "at most 65536 bytes"},
+		{"4 KiB of general URL patterns", repeat("match_urlpattern", 4, func(i int) string { return general(i, 1024) }), http.StatusOK, ""},
+		{"more general URL patterns", repeat("match_urlpattern", 5, func(i int) string { return general(i, 1024) }), http.StatusBadRequest, "at most 4096 bytes"},
+		{"16 simple URL patterns of 4000 bytes", repeat("match_urlpattern", 16, func(i int) string {
+			return fmt.Sprintf("https://example.com/%02d/", i) + strings.Repeat("a", 3970) + "/:id"
+		}), http.StatusOK, ""},
 		{"draft-08 bytes too", repeat("match", 17, func(i int) string { return fmt.Sprintf("%04d", i) + strings.Repeat("a", 4000) }), http.StatusBadRequest, "at most 65536 bytes"},
 	}
 	for _, tt := range tests {

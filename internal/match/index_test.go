@@ -161,9 +161,11 @@ func FuzzIndexAgreesWithLinearScan(f *testing.F) {
 	f.Add(strings.Join(indexSelectors[12:], "\n"), "urn:books:1\nhttps://www.example.com/x", uint64(2))
 	f.Add("https://example.com/a/{x}\nhttps://example.com/a{/x}\nhttps://example.com/ab/:x", "https://example.com/a/b", uint64(3))
 	f.Fuzz(func(t *testing.T, selectors, topics string, seed uint64) {
-		raw := strings.Split(selectors, "\n")
-		if len(raw) > 64 {
-			raw = raw[:64]
+		var raw []string
+		for _, r := range strings.Split(selectors, "\n") {
+			if len(r) <= 200 && len(raw) < 32 { // keep executions fast
+				raw = append(raw, r)
+			}
 		}
 		sels := indexFixture(t, raw)
 		x := NewIndex[*Selector](NewCache(1 << 16))

@@ -132,6 +132,7 @@ type Selector struct {
 	// absolute URL relative topics resolve against ("" when none), and
 	// baseScheme its lower-cased scheme.
 	pattern    *urlpattern.URLPattern
+	simple     *simplePattern // instead of pattern, for simple patterns
 	base       string
 	baseScheme string
 
@@ -214,6 +215,10 @@ func Compile08(matchType, pattern string, base *url.URL) (*Selector, error) {
 	}
 	if err := checkComplexity(pattern); err != nil {
 		return nil, err
+	}
+	if sp := compileSimplePattern(pattern, base); sp != nil {
+		s := &Selector{kind: KindURLPattern, raw: pattern, matchType: matchType, simple: sp, base: baseStr, baseScheme: baseScheme}
+		return newCached(s, "u", baseStr), nil
 	}
 	p, err := compileURLPattern(pattern, baseStr)
 	if err != nil {
@@ -327,6 +332,10 @@ func (s *Selector) matchURLPattern(topic string) (matched bool) {
 			matched = false
 		}
 	}()
+	if s.simple != nil {
+		v, ok := parseURLView(topic, s.baseFor(topic))
+		return ok && s.simple.matchView(&v)
+	}
 	return s.pattern.Test(topic, s.baseFor(topic))
 }
 
@@ -378,11 +387,28 @@ func SplitScheme(s string) (scheme, rest string, ok bool) {
 
 // urlPrefix returns the index key prefix of a URL pattern (see urlView.key).
 func (s *Selector) urlPrefix() string {
+	if s.simple != nil {
+		return s.simple.prefix()
+	}
 	return libraryPatternPrefix(s.pattern)
 }
 
 // matchURLView is Match for a URL pattern, given the topic parsed against
-// the selector's base; the general matcher runs through c.
-func (s *Selector) matchURLView(topic string, _ *urlView, c *Cache, th uint64) bool {
+// the selector's base: a simple pattern compares it, the general matcher
+// runs through c.
+func (s *Selector) matchURLView(topic string, v *urlView, c *Cache, th uint64) bool {
+	if s.simple != nil {
+		return s.simple.matchView(v)
+	}
 	return c.MatchHashed(s, topic, th)
+}
+
+// GeneralURLPattern reports whether Compile08 would compile pattern (a
+// valid URL pattern) with the general URL Pattern matcher, whose cost grows
+// faster than the pattern's length, rather than the compact form of simple
+// patterns (literal scheme, host and port, literal path segments,
+// whole-segment named groups and a final "/*"). A hub can cap such patterns
+// per request before compiling them.
+func GeneralURLPattern(pattern string, base *url.URL) bool {
+	return pattern != "*" && compileSimplePattern(pattern, base) == nil
 }
