@@ -131,12 +131,12 @@ func TestRefusalReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	const aud = "https://b.example/.well-known/mercure"
-	th, sink := newLoggedHub(t, func(c *Config) {
+	hubConfig := func(c *Config) {
 		c.PublisherVerifier, c.SubscriberVerifier = pubV, subV
 		c.ResourceIdentifier = aud
 		c.PublishOrigins = []string{"https://app.example"}
 		c.Now = clock.now
-	})
+	}
 	past := func() time.Time { return clock.now().Add(-63 * time.Minute) }
 	legacy := func(key []byte, o token.MintOptions) string {
 		o.Key, o.Format, o.Now = key, token.FormatLegacy, cmpOr(o.Now, clock.now)
@@ -238,7 +238,8 @@ func TestRefusalReasons(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			// Not parallel: each case finds its own line as the newest.
+			t.Parallel()
+			th, sink := newLoggedHub(t, hubConfig)
 			hdr := http.Header{}
 			for k, v := range tc.req.hdr {
 				hdr[k] = v
@@ -246,7 +247,6 @@ func TestRefusalReasons(t *testing.T) {
 			if tc.tok != "" {
 				hdr.Set("Authorization", "Bearer "+tc.tok)
 			}
-			before := len(sink.records(t))
 			resp, body := confDo(t, th, tc.req.method, tc.req.query, hdr, tc.req.body)
 			body = strings.TrimSpace(body)
 			confStatus(t, tc.name, resp, body, tc.status)
@@ -272,15 +272,7 @@ func TestRefusalReasons(t *testing.T) {
 					t.Errorf("error_description %q (in %q), want %q", d, challenge, tc.reason)
 				}
 			}
-			var line map[string]any
-			for i, r := range sink.records(t) {
-				if i >= before && r["msg"] == "request" {
-					line = r
-				}
-			}
-			if line == nil {
-				t.Fatalf("no request line; the log:\n%s", sink.String())
-			}
+			line := sink.wait(t, "for the request", func(r map[string]any) bool { return r["msg"] == "request" })
 			if line["level"] != "INFO" || line["status"] != float64(tc.status) || line["method"] != tc.req.method || line["path"] != Path {
 				t.Errorf("line %v", line)
 			}
@@ -530,4 +522,39 @@ func (l *logSink) has(tb testing.TB, match func(map[string]any) bool) bool {
 		}
 	}
 	return false
+}
+
+// X-Forwarded-Proto changes the derived hub URL only from a trusted proxy.
+func TestForwardedProtoFromTrustedProxiesOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		proxies []netip.Prefix
+		want    string
+	}{
+		{"untrusted peer", nil, "http://"},
+		{"trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, "https://"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			th := newTestHub(t, func(c *Config) { c.TrustedProxies, c.ResourceIdentifier = tc.proxies, "" })
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, th.srv.URL+MetadataPath, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Forwarded-Proto", "https")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = resp.Body.Close() }()
+			var md struct{ Resource string }
+			if err := json.NewDecoder(resp.Body).Decode(&md); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(md.Resource, tc.want) {
+				t.Errorf("resource %q, want %s…", md.Resource, tc.want)
+			}
+		})
+	}
 }

@@ -113,16 +113,21 @@ func genOf(c *token.Claims) generation {
 	return gen07
 }
 
-func requestScheme(r *http.Request) string {
+// requestScheme is the scheme the client used: https over TLS, else what
+// a trusted proxy says in X-Forwarded-Proto, else http.
+func (h *Hub) requestScheme(r *http.Request) string {
 	if r.TLS != nil {
 		return "https"
+	}
+	if p := h.forwardedProto(r); p != "" {
+		return p
 	}
 	return "http"
 }
 
 // requestOrigin returns scheme://host of the request as the hub sees it.
-func requestOrigin(r *http.Request) string {
-	return requestScheme(r) + "://" + r.Host
+func (h *Hub) requestOrigin(r *http.Request) string {
+	return h.requestScheme(r) + "://" + r.Host
 }
 
 // resourceID is the metadata's `resource`: the configured resource
@@ -132,7 +137,7 @@ func (h *Hub) resourceID(r *http.Request) string {
 	if h.cfg.ResourceIdentifier != "" {
 		return h.cfg.ResourceIdentifier
 	}
-	return requestOrigin(r) + Path
+	return h.requestOrigin(r) + Path
 }
 
 // hubURL is the absolute hub URL for this request, the base against which
@@ -143,7 +148,7 @@ func (h *Hub) hubURL(r *http.Request) *url.URL {
 			return u
 		}
 	}
-	return &url.URL{Scheme: requestScheme(r), Host: r.Host, Path: Path}
+	return &url.URL{Scheme: h.requestScheme(r), Host: r.Host, Path: Path}
 }
 
 // metadataURL is the RFC 9728 metadata address for this request's hub.
