@@ -78,14 +78,10 @@ func newClientTestHub(tb testing.TB, anonymous bool) *clientTestHub {
 	}
 	store := history.NewMemory(history.Retention{}, nil)
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := hub.New(hub.Config{
-		Store:              store,
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-		Anonymous:          anonymous,
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
-		Now:                now,
-	})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous, cfg.Now = store, v, v, anonymous, now
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()
 		tb.Fatal(err)

@@ -163,14 +163,11 @@ func cmdHub(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	store := history.NewMemory(history.Retention{MaxUpdates: defaultHistorySize}, nil)
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := hub.New(hub.Config{
-		Store:              store,
-		PublisherVerifier:  verifier,
-		SubscriberVerifier: verifier,
-		Anonymous:          anonymous,
-		// Pinned as serve pins it: the URL of the listen address.
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
-	})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous = store, verifier, verifier, anonymous
+	// Pinned as serve pins it: the URL of the listen address.
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()
 	}

@@ -95,7 +95,7 @@ func openStore(ctx context.Context, spec transportSpec, o storeOptions) (history
 				return nil, "", fmt.Errorf("%w (choose a file with --transport bolt://FILE, or --transport memory)", err)
 			}
 		}
-		s, err := bolt.Open(path, bolt.Options{Retention: o.Retention, Now: o.Now, Logger: o.Logger})
+		s, err := bolt.Open(path, bolt.Options{Retention: o.Retention, Now: o.Now, Logger: o.Logger, LockTimeout: bolt.DefaultLockTimeout})
 		if errors.Is(err, bolt.ErrInUse) {
 			return nil, "", fmt.Errorf("%w (is another mercurectl serve running? stop it, or choose another file with --transport bolt://FILE)", err)
 		}

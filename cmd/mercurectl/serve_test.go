@@ -229,8 +229,9 @@ func TestHubConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := o.hubConfig(nil, nil, nil, nil)
-	if cfg.Heartbeat >= 0 || cfg.WriteTimeout >= 0 {
-		t.Errorf("0 on the command line must disable: Heartbeat %v, WriteTimeout %v", cfg.Heartbeat, cfg.WriteTimeout)
+	if cfg.Heartbeat != 0 || cfg.WriteTimeout != 0 || cfg.QueueSize != hub.DefaultQueueSize {
+		t.Errorf("0 on the command line must pass through, and the rest keep the defaults: Heartbeat %v, WriteTimeout %v, QueueSize %d",
+			cfg.Heartbeat, cfg.WriteTimeout, cfg.QueueSize)
 	}
 	if !cfg.Anonymous || cfg.MaxBodySize != 1024 || !slices.Equal(cfg.CORSOrigins, []string{"https://a.example"}) {
 		t.Errorf("cfg = %+v", cfg)
@@ -559,8 +560,9 @@ func TestRunServeBadKey(t *testing.T) {
 	}
 }
 
-// A second signal during a shutdown that is waiting on an in-flight publish
-// forces runServe to return at once, with exit code 130.
+// A later signal during a shutdown that is waiting on an in-flight publish
+// forces runServe to return at once, with exit code 130, and the address
+// file is removed all the same.
 func TestRunServeForcedExit(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no signals")
@@ -573,12 +575,11 @@ func TestRunServeForcedExit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forceCh := make(chan chan<- os.Signal, 1)
-	o.notifyForce = func(c chan<- os.Signal) func() { forceCh <- c; return func() {} }
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	sig := newFakeSignals()
+	o.notify = sig.notify
+	o.signalWindow = time.Millisecond
 	errc := make(chan error, 1)
-	go func() { errc <- runServe(ctx, o) }()
+	go func() { errc <- runServe(t.Context(), o) }()
 	addr := waitAddrFile(t, o.AddrFile, errc)
 
 	// A publish whose body never completes keeps http.Server.Shutdown
@@ -598,30 +599,28 @@ func TestRunServeForcedExit(t *testing.T) {
 	}
 	_, _ = fmt.Fprint(conn, "topic=x")
 
-	cancel() // the first signal
-	var force chan<- os.Signal
-	select {
-	case force = <-forceCh:
-	case err := <-errc:
-		t.Fatalf("serve returned %v before waiting for the in-flight publish", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no shutdown after 10s")
-	}
+	sig.send() // the first signal
 	select {
 	case err := <-errc:
 		t.Fatalf("serve returned %v although a publish is in flight", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	force <- os.Interrupt // the second signal
+	if !strings.Contains(ts.Err.String(), `"msg":"shutting down"`) {
+		t.Fatalf("no shutdown after the first signal: %s", ts.Err.String())
+	}
+	sig.send() // a later signal
 	select {
 	case err := <-errc:
 		if exitCode(err) != exitInterrupted {
 			t.Fatalf("forced exit returned %v (exit %d), want exit 130", err, exitCode(err))
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the second signal did not force the exit")
+		t.Fatal("the later signal did not force the exit")
 	}
 	if !strings.Contains(ts.Err.String(), "interrupted again") {
 		t.Errorf("no log line about the forced exit in %s", ts.Err.String())
+	}
+	if _, err := os.Stat(o.AddrFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the address file is still there after a forced exit: %v", err)
 	}
 }

@@ -21,18 +21,23 @@ const signalWindow = 500 * time.Millisecond
 // instead.
 type signalNotifier func(c chan<- os.Signal) (stop func())
 
-// notifySignals relays SIGINT and SIGTERM to c until stop is called.
+// notifySignals relays SIGINT and SIGTERM to c for the rest of the process:
+// its stop does not restore the default action. A command that is done
+// returns to main, which exits at once; a duplicate signal that arrives in
+// between (the second half of a timeout's double signal, say) must not kill
+// the process and replace the command's exit code with a signal's. c drops
+// what it cannot hold, so nothing blocks.
 func notifySignals(c chan<- os.Signal) (stop func()) {
 	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
-	return func() { signal.Stop(c) }
+	return func() {}
 }
 
 // stopSignals is the two-stage stop of the long-running commands (serve,
 // subscribe, replay): the first SIGINT or SIGTERM asks for a clean stop
 // (Stopping is closed), and a signal that arrives at least the window after
 // the stop began asks to stop at once (Forced is closed). Signals in between
-// are the same request, delivered twice. From watchSignals to Close, no
-// signal falls through to the default action (which kills the process).
+// are the same request, delivered twice. From watchSignals on, no signal
+// falls through to the default action (which kills the process).
 type stopSignals struct {
 	window   time.Duration
 	stopping chan struct{}
@@ -111,7 +116,21 @@ func (s *stopSignals) Stopping() <-chan struct{} { return s.stopping }
 // Forced is closed when a signal asks to stop at once.
 func (s *stopSignals) Forced() <-chan struct{} { return s.forced }
 
-// Close stops watching; signals then have their default action again.
+// context returns a copy of parent that is cancelled at the first signal.
+func (s *stopSignals) context(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// Close stops watching. (With notifySignals, signals are still caught and
+// dropped until the process exits.)
 func (s *stopSignals) Close() {
 	s.stopNotify()
 	close(s.quit)

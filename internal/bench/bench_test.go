@@ -37,8 +37,10 @@ func TestRunAgainstHub(t *testing.T) {
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: 1000}, nil)
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := hub.New(hub.Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v,
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)

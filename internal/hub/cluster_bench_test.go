@@ -56,7 +56,7 @@ func BenchmarkClusterPublish(b *testing.B) {
 	for _, fsync := range benchFsync {
 		for _, publishers := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("fsync=%s/publishers=%d", fsync, publishers), func(b *testing.B) {
-				c := &testCluster{mod: func(c *Config) { c.Heartbeat = -1 }}
+				c := &testCluster{mod: func(c *Config) { c.Heartbeat = 0 }}
 				c.start(b, "--appendfsync", fsync)
 				nodes := []*clusterNode{c.addNode(b, nil), c.addNode(b, nil)}
 				tok := legacyToken(b, []string{"*"}, []string{"*"})
@@ -118,7 +118,7 @@ func BenchmarkClusterPublish(b *testing.B) {
 func BenchmarkClusterDeliveryLatency(b *testing.B) {
 	for _, fsync := range benchFsync {
 		b.Run("fsync="+fsync, func(b *testing.B) {
-			c := &testCluster{mod: func(c *Config) { c.Heartbeat = -1 }}
+			c := &testCluster{mod: func(c *Config) { c.Heartbeat = 0 }}
 			c.start(b, "--appendfsync", fsync)
 			a, nb := c.addNode(b, nil), c.addNode(b, nil)
 			tok := legacyToken(b, []string{"*"}, []string{"*"})

@@ -89,13 +89,9 @@ func (c *testCluster) addNode(tb testing.TB, wrap func(*redisstore.Store) histor
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{
-		Store:              store,
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-		ResourceIdentifier: clusterResource,
-		Logger:             logger,
-	}
+	cfg := DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.ResourceIdentifier, cfg.Logger = clusterResource, logger
 	if c.mod != nil {
 		c.mod(&cfg)
 	}

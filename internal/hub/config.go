@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -39,8 +41,14 @@ const (
 	MetadataPath = "/.well-known/oauth-protected-resource" + Path
 )
 
-// Config configures a Hub. The zero value of every duration and size field
-// means "use the default" unless its comment says otherwise.
+// Config configures a Hub. Start from DefaultConfig, which holds every
+// default, and change what differs.
+//
+// Durations, sizes and counts follow one convention, as in net/http.Server:
+// zero means "none". For what can be switched off (Heartbeat, WriteTimeout)
+// zero switches it off; for what cannot (DispatchTimeout, MaxBodySize,
+// MaxSelectorBytes, QueueSize) New refuses zero. New refuses negative values everywhere, so
+// that no value has two meanings and no default hides behind a zero.
 type Config struct {
 	// Store is the history and delivery path. Required.
 	Store history.Store
@@ -62,18 +70,22 @@ type Config struct {
 	// PublishOrigins are the origins allowed to publish with the cookie ("*"
 	// and wildcards such as "https://*.example.com" allowed).
 	PublishOrigins []string
-	// Heartbeat is the idle interval between comment lines; negative disables.
+	// Heartbeat is the idle interval between comment lines; 0 sends none.
 	Heartbeat time.Duration
-	// WriteTimeout is the maximum lifetime of one subscription; negative = none.
+	// WriteTimeout is the maximum lifetime of one subscription; 0 means
+	// no limit.
 	WriteTimeout time.Duration
-	// DispatchTimeout is the maximum time to write one batch to one subscriber.
+	// DispatchTimeout is the maximum time to write one batch to one
+	// subscriber. Required (not 0).
 	DispatchTimeout time.Duration
-	// MaxBodySize caps a publish body in bytes; larger gets 413.
+	// MaxBodySize caps a publish body in bytes; larger gets 413. Required
+	// (not 0).
 	MaxBodySize int64
 	// MaxSelectorBytes caps the total bytes of the selectors (topic= or
 	// match…= values) of one subscription request; larger gets 400.
+	// Required (not 0).
 	MaxSelectorBytes int
-	// QueueSize is the per-subscriber queue bound.
+	// QueueSize is the per-subscriber queue bound. Required (not 0).
 	QueueSize int
 	// Draft08Only switches the legacy generation off
 	// (docs/protocol.md#draft-08-only): `topic=` subscriptions get 400 with a
@@ -98,4 +110,48 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with every default set; the caller adds the
+// Store, the verifiers and what else differs.
+func DefaultConfig() Config {
+	return Config{
+		Heartbeat:        DefaultHeartbeat,
+		WriteTimeout:     DefaultWriteTimeout,
+		DispatchTimeout:  DefaultDispatchTimeout,
+		MaxBodySize:      DefaultMaxBodySize,
+		MaxSelectorBytes: DefaultMaxSelectorBytes,
+		QueueSize:        DefaultQueueSize,
+	}
+}
+
+// validate checks cfg by the convention documented on Config.
+func (cfg *Config) validate() error {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("a history store is required"))
+	}
+	for _, f := range []struct {
+		name     string
+		v        int64
+		required bool
+	}{
+		{"Heartbeat", int64(cfg.Heartbeat), false},
+		{"WriteTimeout", int64(cfg.WriteTimeout), false},
+		{"DispatchTimeout", int64(cfg.DispatchTimeout), true},
+		{"MaxBodySize", cfg.MaxBodySize, true},
+		{"MaxSelectorBytes", int64(cfg.MaxSelectorBytes), true},
+		{"QueueSize", int64(cfg.QueueSize), true},
+	} {
+		switch {
+		case f.v < 0:
+			errs = append(errs, fmt.Errorf("%s must not be negative", f.name))
+		case f.v == 0 && f.required:
+			errs = append(errs, fmt.Errorf("%s is required (DefaultConfig has its default)", f.name))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 }

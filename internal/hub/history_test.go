@@ -57,8 +57,9 @@ func serveStore(tb testing.TB, store history.Store, mod func(*Config)) *histHub 
 		tb.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	cfg := Config{Store: store, PublisherVerifier: v, SubscriberVerifier: v,
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + Path}
+	cfg := DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + Path
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -96,29 +96,12 @@ func (t *tracker) close() <-chan struct{} {
 	return ch
 }
 
-// New validates cfg, applies defaults and returns a hub that delivers the
-// updates of cfg.Store. It calls cfg.Store.Start.
+// New validates cfg (see Config for the convention; errors wrap
+// ErrInvalidConfig) and returns a hub that delivers the updates of
+// cfg.Store. It calls cfg.Store.Start.
 func New(cfg Config) (*Hub, error) {
-	if cfg.Store == nil {
-		return nil, errors.Join(ErrInvalidConfig, errors.New("a history store is required"))
-	}
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = DefaultHeartbeat
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.DispatchTimeout <= 0 {
-		cfg.DispatchTimeout = DefaultDispatchTimeout
-	}
-	if cfg.MaxBodySize <= 0 {
-		cfg.MaxBodySize = DefaultMaxBodySize
-	}
-	if cfg.MaxSelectorBytes <= 0 {
-		cfg.MaxSelectorBytes = DefaultMaxSelectorBytes
-	}
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = DefaultQueueSize
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

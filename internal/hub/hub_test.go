@@ -39,11 +39,9 @@ func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{
-		Store:              history.NewMemory(history.Retention{}, nil),
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-	}
+	cfg := DefaultConfig()
+	cfg.Store = history.NewMemory(history.Retention{}, nil)
+	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
 	// The hub's resource identifier is its own URL, as serve pins it.
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + Path

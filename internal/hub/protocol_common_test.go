@@ -617,7 +617,7 @@ func TestHeartbeats(t *testing.T) {
 	})
 	t.Run("disabled", func(t *testing.T) {
 		t.Parallel()
-		th := newTestHub(t, func(c *Config) { c.Heartbeat = -1 })
+		th := newTestHub(t, func(c *Config) { c.Heartbeat = 0 })
 		s := confOpen(t, th, http.MethodGet, "match=t", bearer(th.accessToken(t, nil, []string{"*"})), "")
 		s.waitFor(t, ":\n")
 		time.Sleep(300 * time.Millisecond)

@@ -91,7 +91,8 @@ var ErrCorrupt = errors.New("history file is corrupt")
 // than MaxIDLen bytes.
 var ErrIDTooLong = errors.New("update id too long")
 
-// Options configures a Store. The zero value is usable.
+// Options configures a Store. The zero value is usable: as in hub.Config,
+// zero means "none" (no retention bound, no wait for the lock).
 type Options struct {
 	// Retention bounds what the store keeps. It is enforced in every write
 	// transaction, when the file is opened, and by a periodic sweep for
@@ -102,7 +103,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the store's diagnostics (nil: discarded).
 	Logger *slog.Logger
-	// LockTimeout is how long Open waits for the file lock (0: DefaultLockTimeout).
+	// LockTimeout is how long Open waits for another process to release the
+	// file lock; 0 means no wait: Open fails at once with ErrInUse.
 	LockTimeout time.Duration
 }
 
@@ -172,10 +174,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open history: empty path")
 	}
-	timeout := opts.LockTimeout
-	if timeout <= 0 {
-		timeout = DefaultLockTimeout
+	if opts.LockTimeout < 0 {
+		return nil, errors.New("open history: negative LockTimeout")
 	}
+	// bbolt waits forever on a zero Timeout; the shortest positive one
+	// tries the lock once.
+	timeout := max(opts.LockTimeout, time.Nanosecond)
 	now := opts.Now
 	if now == nil {
 		now = time.Now

@@ -141,6 +141,13 @@ func TestInUse(t *testing.T) {
 	if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
 		t.Errorf("second Open gave up after %v, want about the 200ms LockTimeout", d)
 	}
+	// No LockTimeout: no wait.
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("Open without LockTimeout = %v, want ErrInUse", err)
+	}
+	if _, err := Open(path, Options{LockTimeout: -1}); err == nil || errors.Is(err, ErrInUse) {
+		t.Fatalf("Open with a negative LockTimeout = %v, want a refusal", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
