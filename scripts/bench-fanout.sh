@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Measures mercurectl's hub against the minimal baseline broadcaster
 # ('mercurectl bench baseline') in the same run on this machine: the server
-# runs with GOMAXPROCS=1 on one core, the load generator on the other. For
-# each server it prints the load generator's result and the server's CPU
-# time while publishing (from the moment every subscription is open until
-# the last delivery arrived), per 1,000 deliveries; then the ratio
-# hub/baseline (below 1.0: the hub spends less CPU than the minimal
-# broadcaster for the same deliveries).
+# runs with GOMAXPROCS=1 on one core, the load generator on the other. The
+# hub runs twice: with idle streams parked (the default on Linux) and with
+# --park-idle=false (a goroutine per stream). For each server it prints the
+# load generator's result and the server's CPU time while publishing (from
+# the moment every subscription is open until the last delivery arrived),
+# per 1,000 deliveries; then the ratios hub/baseline (below 1.0: the hub
+# spends less CPU than the minimal broadcaster for the same deliveries) and
+# parked/goroutine per stream, for CPU per delivery and delivery rate.
 #
 # usage: scripts/bench-fanout.sh [mercurectl bench flags...]
 #   default: --subscribers 19500 --publishers 256 --duration 10s
@@ -52,8 +54,13 @@ measure() { # name path server-args...
   echo "$name: $(cat "$tmp/$name.json")"
   echo "$name: CPU from first publish to last delivery $(( (t1 - t0) * 10 )) ms, $per ms per 1000 deliveries; RSS with all subscriptions open ${rss} kB"
   echo "$per" >"$tmp/$name.per"
+  jq .deliveries_per_second "$tmp/$name.json" >"$tmp/$name.rate"
 }
 
+ratio() { echo "scale=3; $(cat "$tmp/$1") / $(cat "$tmp/$2")" | bc; }
+
 measure hub /.well-known/mercure serve --jwt-key "$key" --transport "${TRANSPORT:-memory}" --log-level error
+measure hub-goroutines /.well-known/mercure serve --jwt-key "$key" --transport "${TRANSPORT:-memory}" --log-level error --park-idle=false
 measure baseline / bench baseline
-echo "ratio hub/baseline CPU per delivery: $(echo "scale=3; $(cat "$tmp/hub.per") / $(cat "$tmp/baseline.per")" | bc)"
+echo "ratio hub/baseline CPU per delivery: $(ratio hub.per baseline.per)"
+echo "ratio parked/goroutine-per-stream CPU per delivery: $(ratio hub.per hub-goroutines.per), delivery rate: $(ratio hub.rate hub-goroutines.rate)"

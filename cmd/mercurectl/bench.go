@@ -35,6 +35,7 @@ type benchOptions struct {
 	PayloadSize int
 	Drain       time.Duration
 	Hold        time.Duration
+	Churn       int
 	JSON        bool
 }
 
@@ -67,8 +68,8 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 			if opts.Hub == "" {
 				return usageErrorf("bench: --hub (or $MERCURE_URL) is required")
 			}
-			if opts.Subscribers < 0 || opts.Publishers < 1 || opts.Topics < 0 {
-				return usageErrorf("bench: --subscribers must be >= 0, --publishers >= 1, --topics >= 0")
+			if opts.Subscribers < 0 || opts.Publishers < 1 || opts.Topics < 0 || opts.Churn < 0 {
+				return usageErrorf("bench: --subscribers must be >= 0, --publishers >= 1, --topics >= 0, --churn >= 0")
 			}
 			if opts.JWT == "" && opts.JWTKey == "" {
 				return usageErrorf("bench: --jwt or --jwt-key is required (or $MERCURE_JWT, $MERCURE_JWT_KEY)")
@@ -91,6 +92,7 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 	fl.IntVar(&opts.PayloadSize, "payload-size", 64, "bytes of data per update (at least a timestamp)")
 	fl.DurationVar(&opts.Drain, "drain", 5*time.Second, "wait this long without deliveries before giving up on missing ones")
 	fl.DurationVar(&opts.Hold, "hold", 0, "keep the subscriptions open this long after the run (to measure a hub's memory per idle subscription)")
+	fl.IntVar(&opts.Churn, "churn", 0, "instead of publishing, connect and disconnect this many subscriptions per second for --duration")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as one JSON object")
 	bindEnv(fl, "hub", "MERCURE_URL")
 	bindEnv(fl, "jwt", "MERCURE_JWT")
@@ -128,6 +130,7 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 		HubURL: hubURL, PublisherToken: tok, SubscriberToken: tok,
 		Subscribers: opts.Subscribers, Topics: opts.Topics, Publishers: opts.Publishers,
 		Duration: opts.Duration, Updates: opts.Updates, PayloadSize: opts.PayloadSize, Drain: opts.Drain, Hold: opts.Hold,
+		Churn:    opts.Churn,
 		Progress: opts.IO.ErrOut,
 	})
 	if err != nil {
@@ -136,6 +139,9 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 			return newUnreachableError(err)
 		}
 		return err
+	}
+	if opts.Churn > 0 {
+		return printChurn(opts, res)
 	}
 	if opts.JSON {
 		b, err := json.Marshal(map[string]any{
@@ -159,6 +165,25 @@ latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms
 `, res.Subscribers, res.Published, res.Failed, res.Delivered, res.Expected, res.PublishRate(), res.DeliveryRate(), ms(res.P50), ms(res.P99), ms(res.Max))
 	if err == nil && res.Delivered < res.Expected {
 		err = fmt.Errorf("bench: %d deliveries missing", res.Expected-res.Delivered)
+	}
+	return err
+}
+
+// printChurn prints the result of a --churn run; failed cycles make it fail.
+func printChurn(opts *benchOptions, res bench.Result) error {
+	var err error
+	if opts.JSON {
+		var b []byte
+		if b, err = json.Marshal(map[string]any{
+			"subscribers": res.Subscribers, "churned": res.Churned, "churn_failed": res.ChurnFailed,
+		}); err == nil {
+			_, err = fmt.Fprintf(opts.IO.Out, "%s\n", b)
+		}
+	} else {
+		_, err = fmt.Fprintf(opts.IO.Out, "subscribers     %d\nchurned         %d (%d failed)\n", res.Subscribers, res.Churned, res.ChurnFailed)
+	}
+	if err == nil && res.ChurnFailed > 0 {
+		err = fmt.Errorf("bench: %d connect-disconnect cycles failed", res.ChurnFailed)
 	}
 	return err
 }

@@ -34,6 +34,7 @@ func newRootCmd(f *factory) *cobra.Command {
 		newPublishCmd(f, nil),
 		newSubscribeCmd(f, nil),
 		newReplayCmd(f, nil),
+		newConformanceCmd(f, nil),
 		newBenchCmd(f, nil),
 		newVersionCmd(f, nil),
 		newCompletionCmd(f),

@@ -30,7 +30,10 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/sc
 // it under that name, so that scripts drive the real binary's code path
 // (main → run) without a separate build.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"mercurectl": main})
+	testscript.Main(m, map[string]func(){
+		"mercurectl": main,
+		"supervise":  superviseMain, // conformance_script_test.go
+	})
 }
 
 // TestScripts runs testdata/script/*.txtar: CLI behaviour is checked against
@@ -51,12 +54,13 @@ func TestScripts(t *testing.T) {
 		},
 		Condition: scriptCondition, // [redis]: cluster_script_test.go
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile": cmdWaitfile,
-			"exits":    cmdExits,
-			"hub":      cmdHub,
-			"waitsub":  cmdWaitsub, // script_cmds_test.go
-			"damage":   cmdDamage,
-			"redis":    cmdRedis, // cluster_script_test.go
+			"waitfile":   cmdWaitfile,
+			"exits":      cmdExits,
+			"hub":        cmdHub,
+			"waitsub":    cmdWaitsub, // script_cmds_test.go
+			"damage":     cmdDamage,
+			"redis":      cmdRedis,      // cluster_script_test.go
+			"faultproxy": cmdFaultproxy, // conformance_script_test.go
 		},
 	})
 }

@@ -64,6 +64,7 @@ type serveOptions struct {
 	Heartbeat          time.Duration
 	WriteTimeout       time.Duration
 	DispatchTimeout    time.Duration
+	ParkIdle           bool
 	MaxBodySize        byteSize
 	MaxSelectorBytes   byteSize
 	MetricsAddr        string
@@ -187,6 +188,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.DurationVar(&opts.Heartbeat, "heartbeat", hub.DefaultHeartbeat, "interval of comment lines on idle streams (0 disables)")
 	fl.DurationVar(&opts.WriteTimeout, "write-timeout", hub.DefaultWriteTimeout, "maximum lifetime of one subscription (0 = none)")
 	fl.DurationVar(&opts.DispatchTimeout, "dispatch-timeout", hub.DefaultDispatchTimeout, "maximum time to write an update to one subscriber")
+	fl.BoolVar(&opts.ParkIdle, "park-idle", true, "park idle HTTP/1.1 streams without a goroutine (Linux; TLS and HTTP/2 streams never are)")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
 	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")

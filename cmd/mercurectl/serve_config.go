@@ -173,6 +173,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.Draft08Only = o.Draft08Only
 	cfg.AccessLog = o.AccessLog
 	cfg.TrustedProxies = slices.Clone(o.proxies)
+	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
 	cfg.Now = o.Now
 	if o.Dev && len(cfg.CORSOrigins) == 0 {

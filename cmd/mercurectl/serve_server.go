@@ -261,6 +261,15 @@ func (s *hubServer) serve() error {
 	return err
 }
 
+// streamPath names, for the start-up log, the path idle streams take:
+// "parked" (no goroutine while idle) or "goroutine per stream".
+func streamPath(h *hub.Hub, tls bool) string {
+	if h.Parking() && !tls {
+		return "parked"
+	}
+	return "goroutine per stream"
+}
+
 // logStart logs the start-up summary (serve_summary.go), the warnings about
 // the configuration, and with --dev the banner.
 func (s *hubServer) logStart() {

@@ -23,6 +23,7 @@ func (s *hubServer) listeningAttrs(cfg hub.Config) []any {
 		"url", s.url,
 		"transport", s.storeDesc,
 		"retention", s.opts.retention(),
+		"streams", streamPath(s.hub, s.tls != nil),
 	}
 	if s.mln != nil {
 		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")

@@ -49,6 +49,10 @@ type Options struct {
 	// Hold keeps the subscriptions open this long once deliveries are done
 	// (to measure a hub's memory per idle subscription).
 	Hold time.Duration
+	// Churn, when > 0, replaces publishing: for Duration, this many extra
+	// subscriptions per second connect, wait for their stream to start and
+	// disconnect (to check that a hub's resources return to their level).
+	Churn int
 	// Progress receives human-readable progress lines (may be nil).
 	Progress io.Writer
 	// Dial, when set, dials connections (tests use it to pin addresses).
@@ -69,6 +73,9 @@ type Result struct {
 	DeliveryElapsed time.Duration
 	// Latency percentiles of delivery (publish start to receipt).
 	P50, P99, Max time.Duration
+	// Churned and ChurnFailed count the connect-disconnect cycles of a churn
+	// run that worked and that failed (or could not start: too many in flight).
+	Churned, ChurnFailed uint64
 }
 
 // PublishRate is acknowledged publishes per second.
@@ -145,6 +152,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			o.progressf("bench: %d subscriptions open", i+1)
 		}
 	}
+	if o.Churn > 0 {
+		o.progressf("bench: %d subscriptions open; churning %d subscriptions per second for %v", o.Subscribers, o.Churn, o.Duration)
+		res.Churned, res.ChurnFailed = churn(ctx, subClient, o)
+		o.progressf("bench: churn done (%d cycles, %d failed)", res.Churned, res.ChurnFailed)
+		o.hold(ctx)
+		stopSubs()
+		return res, nil
+	}
 	o.progressf("bench: %d subscriptions open; publishing with %d publishers", o.Subscribers, o.Publishers)
 
 	perTopic := make([]uint64, o.Topics)
@@ -201,15 +216,81 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.DeliveryElapsed = time.Since(start)
 	}
 	res.P50, res.P99, res.Max = lat.percentiles()
-	if o.Hold > 0 {
-		o.progressf("bench: holding %d idle subscriptions for %v", o.Subscribers, o.Hold)
-		select {
-		case <-time.After(o.Hold):
-		case <-ctx.Done():
-		}
-	}
+	o.hold(ctx)
 	stopSubs()
 	return res, nil
+}
+
+// hold keeps the subscriptions open for o.Hold.
+func (o *Options) hold(ctx context.Context) {
+	if o.Hold <= 0 {
+		return
+	}
+	o.progressf("bench: holding %d idle subscriptions for %v", o.Subscribers, o.Hold)
+	select {
+	case <-time.After(o.Hold):
+	case <-ctx.Done():
+	}
+}
+
+// churn connects and disconnects o.Churn subscriptions per second for
+// o.Duration, with at most churnInFlight at once.
+func churn(ctx context.Context, c *http.Client, o Options) (ok, failed uint64) {
+	const churnInFlight = 256
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	t := time.NewTicker(max(time.Second/time.Duration(o.Churn), time.Microsecond))
+	defer t.Stop()
+	sem := make(chan struct{}, churnInFlight)
+	var okN, failN atomic.Uint64
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return okN.Load(), failN.Load()
+		case <-t.C:
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			failN.Add(1)
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			// Not cut by the end of the run: a cycle that started finishes.
+			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer ccancel()
+			if err := connectOnce(cctx, c, o, topic(i%o.Topics)); err != nil {
+				failN.Add(1)
+			} else {
+				okN.Add(1)
+			}
+		})
+	}
+}
+
+// connectOnce opens a subscription, waits for its first bytes and closes it.
+func connectOnce(ctx context.Context, c *http.Client, o Options, t string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?topic="+url.QueryEscape(t), nil)
+	if err != nil {
+		return err
+	}
+	if o.SubscriberToken != "" {
+		req.Header.Set("Authorization", "Bearer "+o.SubscriberToken)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("hub answered %s", resp.Status)
+	}
+	_, err = resp.Body.Read(make([]byte, 64))
+	return err
 }
 
 func subscribe(ctx context.Context, c *http.Client, o Options, t string, connected chan<- error, sem chan struct{}, delivered *atomic.Uint64, lat *latencies) {

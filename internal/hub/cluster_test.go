@@ -92,6 +92,7 @@ func (c *testCluster) addNode(tb testing.TB, wrap func(*redisstore.Store) histor
 	cfg := DefaultConfig()
 	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
 	cfg.ResourceIdentifier, cfg.Logger = clusterResource, logger
+	testConfig(&cfg)
 	if c.mod != nil {
 		c.mod(&cfg)
 	}

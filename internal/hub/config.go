@@ -95,6 +95,12 @@ type Config struct {
 	Draft08Only bool
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// ParkIdle parks idle plain HTTP/1.1 streams, on Linux: such a stream
+	// then holds no goroutine and no buffer until an update, a heartbeat or
+	// its end is due (docs/protocol.md#parked-streams). TLS and HTTP/2
+	// streams, and every stream elsewhere, keep a goroutine each. Clients
+	// see no difference.
+	ParkIdle bool
 	// UI, when set, serves everything under UIPath (the debug page). It is
 	// answered before CORS: the page is for its own origin only, and may
 	// carry a development token that no other site must read.
@@ -122,6 +128,7 @@ func DefaultConfig() Config {
 		MaxBodySize:      DefaultMaxBodySize,
 		MaxSelectorBytes: DefaultMaxSelectorBytes,
 		QueueSize:        DefaultQueueSize,
+		ParkIdle:         true,
 	}
 }
 

@@ -60,6 +60,7 @@ func serveStore(tb testing.TB, store history.Store, mod func(*Config)) *histHub 
 	cfg := DefaultConfig()
 	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
 	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + Path
+	testConfig(&cfg)
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -47,6 +47,8 @@ type Hub struct {
 	// streams counts subscription handlers from registration until their
 	// closing events are published, so Shutdown can wait for them.
 	streams tracker
+	// park owns the parked streams; nil when parking is off or unsupported.
+	park *parker
 }
 
 // tracker counts running subscription handlers; once closed it admits no
@@ -120,6 +122,7 @@ func New(cfg Config) (*Hub, error) {
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
+	h.park = newParker(h)
 	h.metrics = newMetrics(h)
 	if err := h.bc.resume(cfg.Store); err != nil {
 		return nil, err
@@ -144,6 +147,10 @@ func (h *Hub) tick() time.Duration {
 	if wt := h.cfg.WriteTimeout; wt > 0 && wt/10 < t {
 		t = wt / 10
 	}
+	// A parked stream's write that waits too long is cut by the sweeper.
+	if dt := h.cfg.DispatchTimeout; h.park != nil && dt/4 < t {
+		t = dt / 4
+	}
 	return max(t, 5*time.Millisecond)
 }
 
@@ -157,7 +164,9 @@ func (h *Hub) sweepLoop() {
 		case <-h.stopped:
 			return
 		case <-t.C:
-			h.bc.sweep(h.now(), h.cfg.Heartbeat, tick)
+			now := h.now()
+			h.bc.sweep(now, h.cfg.Heartbeat, tick)
+			h.park.sweep(now)
 			// Drop the match results of selectors released since the last
 			// tick: one pass over the cache, only when there are some.
 			h.cache.Purge()
@@ -288,11 +297,13 @@ func (h *Hub) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(md)
 }
 
-// Shutdown ends every open subscription promptly (their handlers return), so
-// that http.Server.Shutdown does not wait on them, and refuses new
-// subscriptions and publishes. In-flight publishes finish.
+// Shutdown ends every open subscription promptly (their handlers return,
+// parked streams end with the last chunk and close), so that
+// http.Server.Shutdown does not wait on them, and refuses new
+// subscriptions and publishes. In-flight publishes finish. It returns once
+// every stream has ended, or when ctx ends.
 func (h *Hub) Shutdown(ctx context.Context) error {
-	h.closeOnce.Do(func() { close(h.done) })
+	h.endStreams()
 	select {
 	case <-h.streams.close():
 		return nil
@@ -304,11 +315,23 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 // Close stops the hub's background goroutines (after ending streams as
 // Shutdown does). It does not close the store.
 func (h *Hub) Close() error {
-	h.closeOnce.Do(func() { close(h.done) })
+	h.endStreams()
 	h.stopOnce.Do(func() { close(h.stopped) })
 	h.wg.Wait()
+	h.park.close()
 	return nil
 }
+
+// endStreams tells every stream to end.
+func (h *Hub) endStreams() {
+	h.closeOnce.Do(func() { close(h.done) })
+	h.park.endAll()
+}
+
+// Parking reports whether the hub parks idle plain HTTP/1.1 streams (on
+// Linux, with Config.ParkIdle): it says which path such streams
+// take. TLS and HTTP/2 streams always keep a goroutine each.
+func (h *Hub) Parking() bool { return h.park != nil }
 
 // Gatherer returns the hub's private Prometheus registry, for a /metrics endpoint.
 func (h *Hub) Gatherer() prometheus.Gatherer { return h.metrics.reg }

@@ -3,11 +3,15 @@ package hub
 import (
 	"bufio"
 	"context"
+	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,8 +22,57 @@ import (
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
+// streamPaths selects the stream paths the hub tests run on.
+var streamPaths = flag.String("hub.paths", "both", "stream paths to run the hub tests on: both, parked or portable")
+
+// testParking is the path of the current pass: every hub made by the test
+// helpers (testConfig) parks its idle streams, or keeps a goroutine per
+// stream.
+var testParking atomic.Bool
+
+// TestMain runs the whole suite once per stream path: on Linux, once with
+// idle streams parked and once on the net/http path, so that both are held
+// to the same tests. Clients must see no difference.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	flag.Parse()
+	goleak.VerifyTestMain(pathPasses{m})
+}
+
+type pathPasses struct{ m *testing.M }
+
+func (p pathPasses) Run() int {
+	passes := []bool{true, false}
+	switch {
+	case *streamPaths == "parked":
+		passes = []bool{true}
+	case *streamPaths == "portable":
+		passes = []bool{false}
+	case *streamPaths != "both":
+		fmt.Fprintf(os.Stderr, "-hub.paths %q: want both, parked or portable\n", *streamPaths)
+		return 2
+	}
+	// Parking is Linux-only; listing or fuzzing needs one pass.
+	if !parkingSupported || flag.Lookup("test.fuzz").Value.String() != "" || flag.Lookup("test.list").Value.String() != "" {
+		passes = passes[:1]
+	}
+	code := 0
+	for _, parked := range passes {
+		testParking.Store(parked && parkingSupported)
+		name := "portable (a goroutine per stream)"
+		if testParking.Load() {
+			name = "parked"
+		}
+		fmt.Fprintf(os.Stderr, "hub tests with %s streams\n", name)
+		if c := p.m.Run(); c != 0 {
+			code = c
+		}
+	}
+	return code
+}
+
+// testConfig sets what every test hub shares: the stream path of the pass.
+func testConfig(cfg *Config) {
+	cfg.ParkIdle = testParking.Load()
 }
 
 // testKey is the HMAC secret of test hubs.
@@ -42,6 +95,7 @@ func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
 	cfg := DefaultConfig()
 	cfg.Store = history.NewMemory(history.Retention{}, nil)
 	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
+	testConfig(&cfg)
 	// The hub's resource identifier is its own URL, as serve pins it.
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + Path

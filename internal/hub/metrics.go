@@ -23,6 +23,7 @@ type metrics struct {
 	publishLatency   prometheus.Histogram
 	dispatchLatency  prometheus.Histogram
 	lagging          prometheus.Counter
+	blockedWrites    prometheus.Counter
 }
 
 // historyLener is implemented by stores that can tell cheaply how many
@@ -58,8 +59,26 @@ func newMetrics(h *Hub) *metrics {
 			Name: "mercure_slow_subscriber_resyncs_total",
 			Help: "Times a subscriber fell behind its queue and caught up from history instead.",
 		}),
+		blockedWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mercure_parked_writes_blocked_total",
+			Help: "Writes to parked streams that the socket took only in part (the rest waits until it is writable).",
+		}),
 	}
-	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging,
+	parking := 0.0
+	if h.park != nil {
+		parking = 1
+	}
+	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging, m.blockedWrites,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mercure_parking_enabled",
+			Help: "1 when idle plain HTTP/1.1 streams are parked without a goroutine, 0 when every stream keeps its own.",
+		}, func() float64 { return parking }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mercure_subscribers_parked", Help: "Open subscriptions that are parked (no goroutine while idle).",
+		}, func() float64 { return float64(h.park.count()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mercure_poller_registrations", Help: "Sockets registered with the poller of parked streams.",
+		}, func() float64 { return float64(h.park.registrations()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mercure_subscribers_connected", Help: "Open subscriptions.",
 		}, func() float64 { return float64(h.bc.count()) }),

@@ -234,7 +234,7 @@ func TestSelectorsAreReleasedWithTheirSubscribers(t *testing.T) {
 	if n := reg.len(); n != 63 {
 		t.Errorf("%d selectors registered, want 63", n)
 	}
-	if n := th.h.bc.idx.Len(); n != 62 {
+	if n := indexed(th.h); n != 62 {
 		t.Errorf("%d selectors indexed, want 62", n)
 	}
 	if th.h.cache.Len() == 0 {
@@ -246,7 +246,7 @@ func TestSelectorsAreReleasedWithTheirSubscribers(t *testing.T) {
 	eventually(t, "subscribers gone", func() bool { return th.h.Subscribers() == 0 })
 	eventually(t, "selectors released", func() bool { return reg.len() == 0 })
 	th.h.cache.Purge()
-	if n := th.h.bc.idx.Len(); n != 0 {
+	if n := indexed(th.h); n != 0 {
 		t.Errorf("%d selectors still indexed", n)
 	}
 	if n := th.h.cache.Len(); n != 0 {
@@ -325,4 +325,12 @@ func TestSubscriptionBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// indexed returns the number of selectors in h's index, read under the
+// broadcaster's lock as streams may be ending.
+func indexed(h *Hub) int {
+	h.bc.mu.RLock()
+	defer h.bc.mu.RUnlock()
+	return h.bc.idx.Len()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -201,7 +202,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, req.gen, err)
 		return
 	}
-	defer h.releaseSubscriber(s) // runs last, once s is out of the broadcaster
+	parked := false // then the parker releases s
+	defer func() {
+		if !parked {
+			h.releaseSubscriber(s) // runs last, once s is out of the broadcaster
+		}
+	}()
 
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -229,7 +235,11 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	until, untilID := h.bc.add(s)
 	h.subscribed(s)
-	defer h.release(s)
+	defer func() {
+		if !parked {
+			h.release(s)
+		}
+	}()
 
 	// Resolve the cursor (docs/protocol.md#subscribe-cursors). An unknown or evicted
 	// id replays everything retained, and the response cursor "earliest"
@@ -294,7 +304,14 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Idle from here on: on Linux a plain HTTP/1.1 stream is parked, and
+	// this goroutine ends (park_linux.go); the parker releases s.
+	if h.park.park(c, r, lastSent) {
+		parked = true
+		return
+	}
 	c.live(lastSent)
+	c.end()
 }
 
 // release unregisters s once its stream has ended, publishes its closing
@@ -401,6 +418,11 @@ type conn struct {
 	rc  *http.ResponseController
 	ctx context.Context
 	buf []byte
+	// nc, when set, is the connection taken over from net/http (for
+	// parking): writes go to it as chunks of the response body.
+	nc net.Conn
+	// failed is set once a write failed: the stream is then cut, not ended.
+	failed bool
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -410,16 +432,22 @@ func (c *conn) flush() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	if c.h.cfg.DispatchTimeout > 0 {
-		_ = c.rc.SetWriteDeadline(time.Now().Add(c.h.cfg.DispatchTimeout))
-	}
-	_, err := c.w.Write(c.buf)
-	if err == nil {
-		err = c.rc.Flush()
+	var err error
+	if c.nc != nil {
+		err = writeChunk(c.nc, c.buf, c.h.cfg.DispatchTimeout)
+	} else {
+		if c.h.cfg.DispatchTimeout > 0 {
+			_ = c.rc.SetWriteDeadline(time.Now().Add(c.h.cfg.DispatchTimeout))
+		}
+		_, err = c.w.Write(c.buf)
+		if err == nil {
+			err = c.rc.Flush()
+		}
 	}
 	c.buf = c.buf[:0]
 	c.s.lastWrite.Store(c.h.now().UnixNano())
 	if err != nil {
+		c.failed = true
 		c.s.end(writeGone(err))
 	}
 	return err
@@ -433,6 +461,19 @@ func (c *conn) endedBy(err error) {
 		return
 	}
 	c.s.end(goneStoreError)
+}
+
+// end finishes a stream that the hub writes itself (nc set) as net/http
+// does when a handler returns: the last chunk, unless a write failed, then
+// the connection closes. On the net/http path there is nothing to do.
+func (c *conn) end() {
+	if c.nc == nil {
+		return
+	}
+	if !c.failed {
+		_ = writeRaw(c.nc, chunkEnd, c.h.cfg.DispatchTimeout)
+	}
+	_ = c.nc.Close()
 }
 
 // catchUp streams the stored updates in (after, until] that s may see.

@@ -60,6 +60,9 @@ type subscriber struct {
 
 	lastWrite atomic.Int64 // unix nanoseconds of the last write
 	notify    chan struct{}
+	// parked is set once the stream is parked (park_linux.go): wake then
+	// hands it to a pool writer, as no goroutine waits on notify.
+	parked atomic.Pointer[parkedConn]
 
 	mu      sync.Mutex
 	queue   []queued
@@ -81,6 +84,10 @@ func (s *subscriber) deadlineReason() goneReason {
 }
 
 func (s *subscriber) wake() {
+	if pc := s.parked.Load(); pc != nil {
+		pc.wake()
+		return
+	}
 	select {
 	case s.notify <- struct{}{}:
 	default:
