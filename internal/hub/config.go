@@ -67,6 +67,14 @@ type Config struct {
 	ResourceIdentifier string
 	// CORSOrigins are the origins allowed to use the hub from a browser ("*" allowed).
 	CORSOrigins []string
+	// CORSAnyOriginWithCredentials, for development hubs only, allows every
+	// origin with credentials when CORSOrigins is empty: the request's
+	// Origin is echoed in Access-Control-Allow-Origin, with
+	// Access-Control-Allow-Credentials: true, so that a page on any origin
+	// can use cookies (EventSource withCredentials). In production it would
+	// let any site a user visits read the hub with that user's cookie; name
+	// the origins in CORSOrigins instead.
+	CORSAnyOriginWithCredentials bool
 	// PublishOrigins are the origins allowed to publish with the cookie ("*"
 	// and wildcards such as "https://*.example.com" allowed).
 	PublishOrigins []string

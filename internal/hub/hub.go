@@ -223,7 +223,8 @@ func (h *Hub) route(w http.ResponseWriter, r *http.Request) {
 // cors adds CORS headers for allowed origins and answers preflight
 // requests (docs/protocol.md#cors). It reports whether the request was answered.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
-	if len(h.cfg.CORSOrigins) == 0 {
+	echo := len(h.cfg.CORSOrigins) == 0 && h.cfg.CORSAnyOriginWithCredentials
+	if len(h.cfg.CORSOrigins) == 0 && !echo {
 		return false
 	}
 	// The reply depends on Origin from here on, also when the origin is
@@ -234,7 +235,7 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return false
 	}
-	star, allowed := false, false
+	star, allowed := false, echo
 	for _, o := range h.cfg.CORSOrigins {
 		if o == "*" {
 			star = true
@@ -250,7 +251,8 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if star {
 		hd.Set("Access-Control-Allow-Origin", "*")
 	} else {
-		// With credentials the origin must be named, never "*".
+		// With credentials the origin must be named, never "*" (the
+		// development mode names whichever origin asks).
 		hd.Set("Access-Control-Allow-Origin", origin)
 		hd.Set("Access-Control-Allow-Credentials", "true")
 	}

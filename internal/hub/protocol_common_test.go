@@ -743,6 +743,52 @@ func TestCORS(t *testing.T) {
 		}
 	})
 
+	// The development mode answers every origin as a named one: a
+	// credentialed request (a cookie, EventSource withCredentials) from any
+	// page gets its Origin back with credentials allowed, never "*", which
+	// browsers refuse with credentials. An explicit list still decides.
+	t.Run("any origin with credentials", func(t *testing.T) {
+		t.Parallel()
+		th := newTestHub(t, func(c *Config) { c.CORSAnyOriginWithCredentials = true; c.Anonymous = true })
+		for _, origin := range []string{"http://localhost:8000", "https://app.example", "null"} {
+			resp := preflight(t, th, origin)
+			checkAllowed(t, resp)
+			for name, want := range map[string]string{"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("preflight from %s: %s = %q, want %q", origin, name, got, want)
+				}
+			}
+			resp, _ = confDo(t, th, http.MethodGet, "topic=t", http.Header{
+				"Origin": {origin},
+				"Cookie": {"mercureAuthorization=" + legacyToken(t, nil, []string{"t"})},
+			}, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("credentialed GET from %s: %d", origin, resp.StatusCode)
+			}
+			for name, want := range map[string]string{"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("credentialed GET from %s: %s = %q, want %q", origin, name, got, want)
+				}
+			}
+			if !slices.Contains(resp.Header.Values("Vary"), "Origin") {
+				t.Errorf("%s: Vary = %q lacks Origin", origin, resp.Header.Values("Vary"))
+			}
+			if expose := resp.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(expose, "Last-Event-ID") {
+				t.Errorf("%s: Access-Control-Expose-Headers = %q", origin, expose)
+			}
+		}
+		listed := newTestHub(t, func(c *Config) {
+			c.CORSAnyOriginWithCredentials = true
+			c.CORSOrigins = []string{"https://app.example"}
+		})
+		if got := preflight(t, listed, "https://evil.example").Header.Values("Access-Control-Allow-Origin"); got != nil {
+			t.Errorf("with a list, an unlisted origin got Access-Control-Allow-Origin %q", got)
+		}
+		if got := preflight(t, listed, "https://app.example").Header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+			t.Errorf("with a list, a listed origin got Access-Control-Allow-Origin %q", got)
+		}
+	})
+
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		th := newTestHub(t, nil)
