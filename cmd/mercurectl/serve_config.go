@@ -175,7 +175,6 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.TrustedProxies = slices.Clone(o.proxies)
 	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
-	cfg.Now = o.Now
 	if o.Dev && len(cfg.CORSOrigins) == 0 {
 		cfg.CORSOrigins = []string{"*"}
 	}

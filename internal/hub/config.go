@@ -49,6 +49,12 @@ const (
 // zero switches it off; for what cannot (DispatchTimeout, MaxBodySize,
 // MaxSelectorBytes, QueueSize) New refuses zero. New refuses negative values everywhere, so
 // that no value has two meanings and no default hides behind a zero.
+//
+// The hub has one clock, the time package's: heartbeats, write deadlines,
+// subscription lifetimes and the sweeper's ticker all run on it, so tests
+// control all of them at once with testing/synctest. Token times are the
+// verifiers' business (token.VerifierConfig.Now): the hub turns a token's
+// exp into the lifetime left by its verifier's clock.
 type Config struct {
 	// Store is the history and delivery path. Required.
 	Store history.Store
@@ -122,8 +128,6 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultConfig returns a Config with every default set; the caller adds the

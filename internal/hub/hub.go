@@ -105,9 +105,6 @@ func New(cfg Config) (*Hub, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -135,7 +132,8 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-func (h *Hub) now() time.Time { return h.cfg.Now() }
+// now reads the hub's one clock (see Config).
+func (h *Hub) now() time.Time { return time.Now() }
 
 // tick is the sweeper's period: fine enough for heartbeats and deadlines,
 // coarse enough to cost nothing.
