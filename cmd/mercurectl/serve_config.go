@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,13 +32,11 @@ func (o *serveOptions) validate() error {
 
 // checkAddrs checks the listen addresses.
 func (o *serveOptions) checkAddrs() error {
-	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
-		return usageErrorf("serve: --addr %q: want HOST:PORT (such as localhost:3000, :3000 or 127.0.0.1:0)", o.Addr)
+	if !validListenAddr(o.Addr) {
+		return usageErrorf("serve: --addr %q: want HOST:PORT with a port from 0 to 65535 (such as localhost:3000, :3000 or 127.0.0.1:0)", o.Addr)
 	}
-	if o.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(o.MetricsAddr); err != nil {
-			return usageErrorf("serve: --metrics-addr %q: want HOST:PORT", o.MetricsAddr)
-		}
+	if o.MetricsAddr != "" && !validListenAddr(o.MetricsAddr) {
+		return usageErrorf("serve: --metrics-addr %q: want HOST:PORT with a port from 0 to 65535", o.MetricsAddr)
 	}
 	return nil
 }
@@ -58,6 +57,18 @@ func (o *serveOptions) checkProxies() error {
 		o.proxies = append(o.proxies, p.Masked())
 	}
 	return nil
+}
+
+// validListenAddr reports whether addr is HOST:PORT with a numeric port
+// that TCP has (0 picks a free one): "0.0.0.0:99999" is a usage error, not
+// a failure to listen.
+func validListenAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // checkTokenFlags checks how tokens are verified, and canonicalises
@@ -175,9 +186,10 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.TrustedProxies = slices.Clone(o.proxies)
 	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
-	if o.Dev && len(cfg.CORSOrigins) == 0 {
-		cfg.CORSOrigins = []string{"*"}
-	}
+	// Browsers refuse "*" for credentialed requests (cookies, EventSource
+	// withCredentials): --dev names whichever origin asks. An explicit
+	// --cors-origin list keeps its exact meaning.
+	cfg.CORSAnyOriginWithCredentials = o.Dev && len(cfg.CORSOrigins) == 0
 	return cfg
 }
 

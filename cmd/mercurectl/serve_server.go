@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,6 +186,9 @@ func (s *hubServer) openStore(ctx context.Context) error {
 		if _, ok := errors.AsType[*usageError](err); ok {
 			return &usageError{err: fmt.Errorf("serve: %w", err)}
 		}
+		if strings.HasPrefix(err.Error(), "open history") { // the store says so already
+			return fmt.Errorf("serve: %w", err)
+		}
 		return fmt.Errorf("serve: open history: %w", err)
 	}
 	s.store, s.storeDesc = store, desc
@@ -281,7 +285,7 @@ func (s *hubServer) logStart() {
 			"aud", s.audience)
 	}
 	if s.opts.Dev {
-		s.opts.printDevBanner(s.url, s.keys, s.devJWT, s.devSubJWT)
+		s.opts.printDevBanner(s.url, s.storeDesc, s.keys, s.devJWT, s.devSubJWT)
 	}
 }
 
