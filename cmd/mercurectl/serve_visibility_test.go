@@ -215,7 +215,7 @@ func TestServeUI(t *testing.T) {
 	status, c = config(t, addr)
 	jwt := ""
 	for line := range strings.SplitSeq(ts.Err.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "MERCURE_JWT="); ok {
+		if v, ok := strings.CutPrefix(strings.TrimPrefix(line, "export "), "MERCURE_JWT="); ok {
 			jwt = v
 		}
 	}
