@@ -164,7 +164,9 @@ func (s *hubServer) listen(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.ln = ln
+	// Accept errors for lack of descriptors back off and are logged once
+	// per interval, instead of once per retry by the HTTP server.
+	s.ln = &acceptListener{Listener: ln, logger: s.logger}
 	// Closing a listener the HTTP server already closed is harmless.
 	s.push(func(context.Context) error { _ = ln.Close(); return nil })
 	if s.opts.MetricsAddr == "" {

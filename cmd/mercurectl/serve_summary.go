@@ -24,6 +24,7 @@ func (s *hubServer) listeningAttrs(cfg hub.Config) []any {
 		"transport", s.storeDesc,
 		"retention", s.opts.retention(),
 		"streams", streamPath(s.hub, s.tls != nil),
+		"max_subscribers", s.opts.maxSubscribers(),
 	}
 	if s.mln != nil {
 		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")
@@ -56,10 +57,14 @@ func (s *hubServer) hubAttrs(cfg hub.Config) []any {
 	if cfg.Draft08Only {
 		protocols = "draft-08 only"
 	}
+	cors := listOrNone(cfg.CORSOrigins)
+	if cfg.CORSAnyOriginWithCredentials {
+		cors = "any, with credentials (--dev)"
+	}
 	attrs := []any{
 		"protocols", protocols,
 		"anonymous", cfg.Anonymous,
-		"cors_origins", listOrNone(cfg.CORSOrigins),
+		"cors_origins", cors,
 		"publish_origins", listOrNone(cfg.PublishOrigins),
 	}
 	pub, sub := describeKey(cfg.PublisherVerifier, s.keys.generated), describeKey(cfg.SubscriberVerifier, s.keys.generated)

@@ -99,8 +99,7 @@ func newTestClock() *testClock {
 	return c
 }
 
-func (c *testClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *testClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *testClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
 
 // otherKey signs the tokens that must not verify.
 var otherKey = []byte("another-secret-that-is-not-the-hub-key")
