@@ -399,7 +399,7 @@ func TestSubscriptionEndReasons(t *testing.T) {
 	t.Parallel()
 	subLine := func(sink *logSink, t *testing.T) map[string]any {
 		t.Helper()
-		return sink.wait(t, "for the subscription", func(r map[string]any) bool { return r["subscriber"] != nil })
+		return sink.wait(t, "for the subscription", func(r map[string]any) bool { return r["msg"] == "request" && r["subscriber"] != nil })
 	}
 	check := func(t *testing.T, line map[string]any, end string, selectors int) {
 		t.Helper()
