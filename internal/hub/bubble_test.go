@@ -85,6 +85,9 @@ func newBubbleHub(t *testing.T, mod func(*Config)) *testHub {
 	cfg.Store = history.NewMemory(history.Retention{}, nil)
 	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
 	cfg.ResourceIdentifier = "http://" + bubbleHost + Path
+	// A parked stream waits in the kernel's poller, where the bubble cannot
+	// see it: bubble streams keep their goroutine.
+	cfg.ParkIdle = false
 	if mod != nil {
 		mod(&cfg)
 	}

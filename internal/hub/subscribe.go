@@ -416,7 +416,12 @@ type conn struct {
 	failed bool
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+// bufPool holds the write buffers of streams, shared by the portable and the
+// parked paths. Every buffer in it has at least bufPoolSize bytes of
+// capacity: a parked write slices room for the chunk header out of it.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, bufPoolSize); return &b }}
+
+const bufPoolSize = 16 << 10
 
 // flush writes the buffer under the dispatch timeout.
 func (c *conn) flush() error {
@@ -524,7 +529,9 @@ func (c *conn) live(lastSent uint64) {
 		}
 		err := c.flush()
 		spare = batch
-		if c.buf != nil && cap(c.buf) <= 64<<10 {
+		// A heartbeat alone is written from a small buffer of its own,
+		// which must not enter the pool.
+		if c.buf != nil && cap(c.buf) >= bufPoolSize && cap(c.buf) <= 64<<10 {
 			b := c.buf[:0]
 			bufPool.Put(&b)
 		}
