@@ -66,6 +66,7 @@ type serveOptions struct {
 	ParkIdle           bool
 	MaxBodySize        byteSize
 	MaxSelectorBytes   byteSize
+	MaxSubscribers     int
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
@@ -195,6 +196,9 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.BoolVar(&opts.ParkIdle, "park-idle", true, "park idle HTTP/1.1 streams without a goroutine (Linux; TLS and HTTP/2 streams never are)")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
 	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
+	fl.IntVar(&opts.MaxSubscribers, "max-subscribers", maxSubscribersAuto, "most open subscriptions (`N`; 0 = no cap); beyond it 503 with Retry-After. Default auto: the descriptor limit less a reserve for publishers, metrics and the store")
+	fl.Lookup("max-subscribers").DefValue = "auto"
+	bindEnv(fl, "max-subscribers", "MERCURE_MAX_SUBSCRIBERS")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")

@@ -102,6 +102,9 @@ func (o *serveOptions) checkLimits() error {
 	if o.MaxSelectorBytes <= 0 {
 		return usageErrorf("serve: --max-selector-bytes must be positive")
 	}
+	if o.MaxSubscribers < maxSubscribersAuto {
+		return usageErrorf("serve: --max-subscribers must be 0 (no cap) or more")
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
 	}
@@ -161,6 +164,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.DispatchTimeout = o.DispatchTimeout
 	cfg.MaxBodySize = int64(o.MaxBodySize)
 	cfg.MaxSelectorBytes = int(o.MaxSelectorBytes)
+	cfg.MaxSubscribers = o.maxSubscribers()
 	cfg.Subscriptions = o.Subscriptions
 	cfg.Draft08Only = o.Draft08Only
 	cfg.ParkIdle = o.ParkIdle

@@ -161,7 +161,9 @@ func (s *hubServer) listen(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.ln = ln
+	// Accept errors for lack of descriptors back off and are logged once
+	// per interval, instead of once per retry by the HTTP server.
+	s.ln = &acceptListener{Listener: ln, logger: s.logger}
 	// Closing a listener the HTTP server already closed is harmless.
 	s.push(func(context.Context) error { _ = ln.Close(); return nil })
 	if s.opts.MetricsAddr == "" {
@@ -274,7 +276,7 @@ func streamPath(h *hub.Hub, tls bool) string {
 // logStart logs the listening line, the warnings about the configuration,
 // and with --dev the banner.
 func (s *hubServer) logStart() {
-	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc, "streams", streamPath(s.hub, s.tls != nil)}
+	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc, "streams", streamPath(s.hub, s.tls != nil), "max_subscribers", s.opts.maxSubscribers()}
 	if s.mln != nil {
 		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")
 	}
