@@ -97,7 +97,7 @@ func newParker(h *Hub) *parker {
 // the connection was taken over but cannot be parked, c.nc is set and the
 // handler carries on writing chunks itself.
 func (pk *parker) park(c *conn, r *http.Request, lastSent uint64) bool {
-	if pk == nil || r.TLS != nil || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+	if !pk.mayPark(r) {
 		return false
 	}
 	p := pk.openPoller()
@@ -146,6 +146,12 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// mayPark reports whether the stream of r is one park takes over: a plain
+// HTTP/1.1 stream on a hub that parks.
+func (pk *parker) mayPark(r *http.Request) bool {
+	return pk != nil && r.TLS == nil && r.ProtoMajor == 1 && r.ProtoMinor >= 1
 }
 
 // openPoller returns the poller, opened at the first park: a hub that
