@@ -228,7 +228,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
 	switch {
-	case h.park.mayPark(r):
+	case h.park.parkable(r):
 		// A parked stream ends with its connection: net/http no longer
 		// owns it and cannot read a next request from it. Without this a
 		// client would put the connection back in its idle pool after a
