@@ -228,7 +228,15 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
-	if r.ProtoMajor == 1 {
+	switch {
+	case h.park.parkable(r):
+		// A parked stream ends with its connection: net/http no longer
+		// owns it and cannot read a next request from it. Without this a
+		// client would put the connection back in its idle pool after a
+		// clean end, and its next request on it would fail ("server
+		// closed idle connection").
+		hd.Set("Connection", "close")
+	case r.ProtoMajor == 1:
 		hd.Set("Connection", "keep-alive")
 	}
 	hd.Set("Pragma", "no-cache")
