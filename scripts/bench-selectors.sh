@@ -9,7 +9,8 @@
 #   default: --subscribers 19500 --publishers 256 --duration 5s (selective)
 #   broadcast: --subscribers 10000 --topics 1 --publishers 4 --updates 300
 # Environment: MERCURECTL (a binary; default: built into a temp dir),
-# KINDS (default "exact template urlpattern"), HUB_CORE (0), LOAD_CORE (1).
+# KINDS (default "exact template urlpattern"), SERVE_ARGS (more serve flags),
+# HUB_CORE (0), LOAD_CORE (1).
 # Needs: go, taskset, jq, bc; an open-file limit above the subscriber count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,7 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 for kind in ${KINDS:-exact template urlpattern}; do
   rm -f "$tmp/addr"
-  GOMAXPROCS=1 taskset -c "${HUB_CORE:-0}" "$bin" serve --jwt-key "$key" --transport memory --log-level error \
+  GOMAXPROCS=1 taskset -c "${HUB_CORE:-0}" "$bin" serve --jwt-key "$key" --transport memory --log-level error --max-subscribers 0 ${SERVE_ARGS:-} \
     --addr 127.0.0.1:0 --addr-file "$tmp/addr" 2>"$tmp/$kind.log" &
   pid=$!
   for _ in $(seq 200); do [ -s "$tmp/addr" ] && break; sleep 0.05; done
