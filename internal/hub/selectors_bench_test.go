@@ -183,7 +183,7 @@ func heapInUse() uint64 {
 func BenchmarkSubscribeBudget(b *testing.B) {
 	for name, query := range budgetRequests() {
 		b.Run(name, func(b *testing.B) {
-			th := newTestHub(b, func(c *Config) { c.Anonymous = true; c.Heartbeat = -1 })
+			th := newTestHub(b, func(c *Config) { c.Anonymous = true; c.Heartbeat = 0 })
 			c := benchClient(b)
 			// A first request warms up the server's connection handling.
 			warm := openBudgetRequest(b, c, th.url+"?topic=warm")
