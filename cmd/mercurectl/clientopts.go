@@ -259,17 +259,28 @@ func clientError(cmd string, err error) error {
 	}
 }
 
-// explain is clientError, with a hint when the hub refused a request made
-// without any credentials.
+// explain is clientError, with a hint when the hub refused the
+// credentials: none were given, or the token was signed with another key
+// (typically a token exported from the banner of a `serve --dev` whose key
+// has changed since).
 func (o *connectionOptions) explain(cmd string, err error) error {
 	err = clientError(cmd, err)
-	if errors.Is(err, client.ErrRefused) && !o.hasCredentials() {
-		return newCredentialsError(&messageError{
-			msg: err.Error() + " (no credentials were given: pass --jwt or --jwt-key, or set MERCURE_JWT or MERCURE_JWT_KEY)",
-			err: err,
-		})
+	if !errors.Is(err, client.ErrRefused) {
+		return err
 	}
-	return err
+	hint := ""
+	switch {
+	case !o.hasCredentials():
+		hint = "no credentials were given: pass --jwt or --jwt-key, or set MERCURE_JWT or MERCURE_JWT_KEY"
+	case strings.Contains(err.Error(), "signature is invalid") && o.JWT != "":
+		hint = "the token was signed with another key than the hub's; for a 'mercurectl serve --dev' hub, " +
+			"export the MERCURE_JWT line that it printed at its last start"
+	case strings.Contains(err.Error(), "signature is invalid"):
+		hint = "--jwt-key is not the key the hub verifies tokens with"
+	default:
+		return err
+	}
+	return newCredentialsError(&messageError{msg: err.Error() + " (" + hint + ")", err: err})
 }
 
 // messageError replaces the message of err, keeping err in the chain for

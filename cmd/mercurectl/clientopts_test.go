@@ -64,13 +64,14 @@ func (th *clientTestHub) record(next http.Handler) http.Handler {
 	})
 }
 
-// newClientTestHub starts our hub (hub.New, memory store) on httptest, with
-// the clock of newTestFactory.
-// anonymous lets subscribers without a token in.
+// newClientTestHub starts our hub (hub.New, memory store) on httptest, whose
+// verifier has the clock of newTestFactory. anonymous lets subscribers
+// without a token in.
 func newClientTestHub(tb testing.TB, anonymous bool) *clientTestHub {
 	tb.Helper()
-	// The hub's clock is the test factory's, so that the tokens minted with
-	// it are valid.
+	// The verifier's clock is the test factory's, so that the tokens minted
+	// with it are valid (and the hub gives them the lifetime they have left
+	// by that clock).
 	now := func() time.Time { return fixedNow }
 	v, err := token.NewVerifier(token.VerifierConfig{Key: []byte(clientTestKey), Now: now})
 	if err != nil {
@@ -79,7 +80,7 @@ func newClientTestHub(tb testing.TB, anonymous bool) *clientTestHub {
 	store := history.NewMemory(history.Retention{}, nil)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := hub.DefaultConfig()
-	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous, cfg.Now = store, v, v, anonymous, now
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier, cfg.Anonymous = store, v, v, anonymous
 	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
 	h, err := hub.New(cfg)
 	if err != nil {

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mercurectl/mercurectl/internal/token"
 )
 
 // completionShell is one shell that cobra generates completions for.
@@ -148,4 +151,55 @@ func writeCompletions(root *cobra.Command, dir string) error {
 		}
 	}
 	return nil
+}
+
+// flagValues are the fixed values that shells complete for flags, by flag
+// name; a command whose flag of that name takes other values is listed
+// under "command/flag" ("bench/output").
+var flagValues = map[string][]cobra.Completion{
+	"output":               outputFormats,
+	"conformance/output":   {"text", "json"},
+	"conformance/protocol": {"auto\tevery generation the hub serves", "7\tdraft-07", "8\tdraft-08"},
+	"protocol":             {"auto\tdraft-08 when the hub serves metadata, else draft-07", "7\tdraft-07", "8\tdraft-08"},
+	"match-type":           {"exact", "urlpattern", "template"},
+	"format":               {formatLegacy + "\tdraft-07 mercure claim", formatRFC9068 + "\tdraft-08 access token"},
+	"log-format":           {logFormatAuto, logFormatText, logFormatJSON},
+	"log-level":            {"debug", "info", "warn", "error"},
+}
+
+// transportValues are the --transport completions: the store names and
+// DSN prefixes, completed without a trailing space.
+var transportValues = []cobra.Completion{"memory", "bolt://", "redis://", "rediss://", "unix://"}
+
+// registerFlagCompletions gives every flag of the tree that takes one of a
+// fixed set of values its completions: -o, --protocol, --match-type,
+// --format, --alg and --jwt-alg, --transport, --log-format, --log-level.
+func registerFlagCompletions(root *cobra.Command) {
+	algs := token.SupportedAlgs()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(fl *pflag.Flag) {
+			var values []cobra.Completion
+			directive := cobra.ShellCompDirectiveNoFileComp
+			switch name := fl.Name; {
+			case flagValues[c.Name()+"/"+name] != nil:
+				values = flagValues[c.Name()+"/"+name]
+			case flagValues[name] != nil:
+				values = flagValues[name]
+			case name == "alg" || name == "jwt-alg":
+				values = algs
+			case name == "transport":
+				values, directive = transportValues, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace
+			default:
+				return
+			}
+			_ = c.RegisterFlagCompletionFunc(fl.Name, func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+				return values, directive
+			})
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }

@@ -96,10 +96,10 @@ func TestRunConformance(t *testing.T) {
 	}
 	store := history.NewMemory(history.Retention{}, nil)
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := hub.New(hub.Config{
-		Store: store, PublisherVerifier: v, SubscriberVerifier: v,
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
-	})
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)

@@ -26,7 +26,7 @@ var exitCodeDocs = []struct {
 	code    int
 	meaning string
 }{
-	{exitOK, "success, including a clean stop of serve or subscribe on SIGINT/SIGTERM"},
+	{exitOK, "success, including a clean stop of serve, subscribe or replay on SIGINT/SIGTERM"},
 	{exitError, "any other failure"},
 	{exitUsage, "usage error: bad flag, missing argument, invalid value"},
 	{exitUnreachable, "hub unreachable: connection refused, DNS failure, TLS failure"},

@@ -54,9 +54,18 @@ few minutes and for exactly these topics is minted (a legacy token for a
 draft-07 hub, an RFC 9068 access token for a draft-08 hub). 'mercurectl serve
 --dev' prints a ready MERCURE_JWT. Without any, publish exits 2.
 
+A hub that answers 503 Service Unavailable ("try again": its history store
+is briefly unreachable) stored nothing, as a rule: publish sends the update
+again, three more times at most, after 250 ms, 500 ms and 1 s (or the hub's
+Retry-After). With Redis, a 503 can in rare cases come after the update was
+stored, which the retry then stores twice: give an --id to recognise it.
+
+--retry is not about this: it sets the SSE retry field of the update, the
+reconnection time that subscribers receiving it should use.
+
 Exit codes: 0 published, 2 usage error or no credentials, 69 hub unreachable,
-77 credentials refused (401/403), 1 any other failure (such as a 400 from the
-hub, whose message is shown).`,
+77 credentials refused (401/403, or a malformed token), 1 any other failure
+(such as a 400 from the hub, whose message is shown, or a 503 that lasted).`,
 		Example: `$ mercurectl publish --topic https://example.com/books/1 --data '{"title":"Dune"}'
 $ MERCURE_JWT_KEY=@secret.txt mercurectl publish --topic https://example.com/books/1 --data @book.json
 $ mercurectl publish --topic https://example.com/users/42/inbox --private --type message --data 'hi'
@@ -81,7 +90,7 @@ $ date -Iseconds | mercurectl publish --hub http://localhost:3000 --jwt "$MERCUR
 	fl.BoolVar(&opts.Private, "private", false, "make the update private: only subscribers authorised for its topics receive it")
 	fl.StringVar(&opts.ID, "id", "", "ask for this update `ID` (default: the hub generates one)")
 	fl.StringVar(&opts.Type, "type", "", "SSE event `TYPE` of the update")
-	fl.Uint64Var(&opts.retry, "retry", 0, "SSE reconnection time `MS` (milliseconds) sent with the update")
+	fl.Uint64Var(&opts.retry, "retry", 0, "set the update's SSE retry field: the reconnection time `MS` (milliseconds) for the subscribers that receive it (publish itself retries a 503 regardless)")
 	addConnectionFlags(fl, &opts.Conn, "publish")
 	return cmd
 }
@@ -129,6 +138,9 @@ func runPublish(ctx context.Context, opts *publishOptions) error {
 		ID:      opts.ID,
 		Type:    opts.Type,
 		Retry:   opts.Retry,
+		// A hub whose store is briefly unreachable answers 503 "try
+		// again": a script should not fail on the first one.
+		Attempts: publishAttempts,
 	})
 	if err != nil {
 		return opts.Conn.explain("publish", err)
@@ -136,6 +148,11 @@ func runPublish(ctx context.Context, opts *publishOptions) error {
 	_, err = fmt.Fprintln(opts.IO.Out, id)
 	return err
 }
+
+// publishAttempts is how many times publish sends an update that the hub
+// answers 503 (three retries: 250 ms, 500 ms, 1 s, or the hub's
+// Retry-After).
+const publishAttempts = 4
 
 // readData resolves --data: "@-" is stdin, "@path" a file, anything else the
 // data itself. Unlike secrets, nothing is stripped: the bytes are sent

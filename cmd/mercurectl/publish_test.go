@@ -112,7 +112,7 @@ func TestRunPublish(t *testing.T) {
 		{name: "wrong key", opts: publishOptions{Topics: []string{"x"}, Conn: connectionOptions{JWTKey: "wrong-key-wrong-key-wrong-key-000"}}, wantCode: exitCredentials, wantErr: "publish: hub answered 401 Unauthorized"},
 		{name: "token without the topic", opts: publishOptions{Topics: []string{"https://example.com/other"}, Conn: connectionOptions{JWT: legacyTestToken(t, []string{"https://example.com/a"}, nil)}}, wantCode: exitCredentials, wantErr: "403"},
 		{name: "refused update", opts: publishOptions{Topics: []string{"x"}, ID: "#bad"}, wantCode: exitError, wantErr: "publish: hub answered 400 Bad Request"},
-		{name: "unreachable", opts: publishOptions{Topics: []string{"x"}, Conn: connectionOptions{Hub: closedURL(t)}}, wantCode: exitUnreachable, wantErr: "publish: metadata: hub unreachable"},
+		{name: "unreachable", opts: publishOptions{Topics: []string{"x"}, Conn: connectionOptions{Hub: closedURL(t)}}, wantCode: exitUnreachable, wantErr: "publish: hub unreachable: "},
 		{name: "unreadable key", opts: publishOptions{Topics: []string{"x"}, Conn: connectionOptions{JWTKey: "@" + filepath.Join(dir, "nokey")}}, wantCode: exitUsage, wantErr: "publish: --jwt-key: read secret"},
 	}
 	for _, tt := range tests {

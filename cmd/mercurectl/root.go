@@ -45,6 +45,7 @@ func newRootCmd(f *factory) *cobra.Command {
 	// bound by all the commands above.
 	root.AddCommand(newExitCodesTopic(f), newEnvironmentTopic(f, root))
 	root.SetHelpCommand(newHelpCmd())
+	registerFlagCompletions(root)
 	return root
 }
 
@@ -88,7 +89,14 @@ $ mercurectl help exit-codes`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		// "mercurectl subscibe --topic x": the unknown flag is a symptom of
+		// the unknown command before it, which is what to report.
+		if cmd == root {
+			if args := cmd.Flags().Args(); len(args) > 0 {
+				return unknownCommand(root, args[0])
+			}
+		}
 		return &usageError{err: err}
 	})
 	root.CompletionOptions.DisableDefaultCmd = true // newCompletionCmd replaces it
@@ -148,11 +156,56 @@ $ mercurectl help exit-codes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, rest, err := cmd.Root().Find(args)
 			if err != nil || len(rest) > 0 {
-				return usageErrorf("unknown help topic %q (see 'mercurectl help')", strings.Join(args, " "))
+				msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+				parent, more, err := cmd.Root().Find(args[:len(args)-1])
+				if err != nil || len(more) > 0 {
+					parent = cmd.Root()
+				}
+				if s := helpSuggestions(parent, args[len(args)-1]); len(s) > 0 {
+					msg += ": did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return usageErrorf("%s (see 'mercurectl help')", msg)
 			}
 			target.InitDefaultHelpFlag()
 			target.InitDefaultVersionFlag()
 			return target.Help()
 		},
 	}
+}
+
+// helpSuggestions returns the subcommands and help topics of root whose name
+// is close to name: a prefix of it, or at most two edits away. (cobra's own
+// suggestions leave help topics out.)
+func helpSuggestions(root *cobra.Command, name string) []string {
+	var out []string
+	for _, c := range root.Commands() {
+		if !c.IsAvailableCommand() && !c.IsAdditionalHelpTopicCommand() {
+			continue
+		}
+		if strings.HasPrefix(c.Name(), name) || editDistance(strings.ToLower(name), c.Name()) <= 2 {
+			out = append(out, c.Name())
+		}
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

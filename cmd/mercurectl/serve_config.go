@@ -154,7 +154,6 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.Draft08Only = o.Draft08Only
 	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
-	cfg.Now = o.Now
 	if o.Dev && len(cfg.CORSOrigins) == 0 {
 		cfg.CORSOrigins = []string{"*"}
 	}

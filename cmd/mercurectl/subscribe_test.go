@@ -13,6 +13,7 @@ import (
 
 	"github.com/mercurectl/mercurectl/internal/client"
 	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/token"
 )
 
 func TestNewSubscribeCmd(t *testing.T) {
@@ -128,11 +129,13 @@ func TestRunSubscribe(t *testing.T) {
 		{name: "template match type in auto mode, with a key: draft-07", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: match.TypeTemplate, Output: outputJSON}, LastEventID: "id-2", Count: 1, Conn: connectionOptions{JWTKey: clientTestKey}}, wantOut: json3},
 		{name: "URI template in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: []string{"https://example.com/{x}"}}, Conn: connectionOptions{Protocol: "8"}}, wantCode: exitUsage, wantErr: `use a URL pattern such as "https://example.com/:x"`},
 		{name: "template match type in draft-08: usage", opts: subscribeOptions{Sel: selectorOptions{Topics: a, MatchType: match.TypeTemplate}, Conn: connectionOptions{Protocol: "8"}}, wantCode: exitUsage, wantErr: "URI template"},
-		{name: "wrong key: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWTKey: "wrong-key-wrong-key-wrong-key-000"}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 401 Unauthorized"},
+		{name: "wrong key: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWTKey: "wrong-key-wrong-key-wrong-key-000"}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 401 Unauthorized: invalid token: signature is invalid (--jwt-key is not the key the hub verifies tokens with)"},
+		{name: "token of another key: 77, with a hint", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWT: legacyTestTokenKey(t, "another-key-another-key-another-key")}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 401 Unauthorized: invalid token: signature is invalid (the token was signed with another key than the hub's; for a 'mercurectl serve --dev' hub, export the MERCURE_JWT line that it printed at its last start)"},
+		{name: "malformed token: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWT: "not-a-token"}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 400 Bad Request: malformed authorization"},
 		{name: "legacy token in forced draft-08: 77", opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{JWT: legacyTestToken(t, nil, a), Protocol: "8"}}, wantCode: exitCredentials, wantErr: "401"},
-		{name: "anonymous on a closed hub: 77", hub: closed.URL, opts: subscribeOptions{Sel: selectorOptions{Topics: a}}, wantCode: exitCredentials, wantErr: "401 Unauthorized (Bearer resource_metadata=\"" + closed.srv.URL + "/.well-known/oauth-protected-resource/.well-known/mercure\"): authorization required (no credentials were given: pass --jwt or --jwt-key"},
+		{name: "anonymous on a closed hub: 77", hub: closed.URL, opts: subscribeOptions{Sel: selectorOptions{Topics: a}}, wantCode: exitCredentials, wantErr: "subscribe: hub answered 401 Unauthorized: authorization required (no credentials were given: pass --jwt or --jwt-key"},
 		{name: "key on a closed hub", hub: closed.URL, opts: subscribeOptions{Sel: selectorOptions{Topics: a, Output: outputData}, LastEventID: "earliest", Count: 1, Conn: connectionOptions{JWTKey: clientTestKey}}, wantOut: "x\n"},
-		{name: "unreachable: 69", hub: unreachable, opts: subscribeOptions{Sel: selectorOptions{Topics: a}}, wantCode: exitUnreachable, wantErr: "subscribe: metadata: hub unreachable"},
+		{name: "unreachable: 69", hub: unreachable, opts: subscribeOptions{Sel: selectorOptions{Topics: a}}, wantCode: exitUnreachable, wantErr: "subscribe: hub unreachable: " + unreachable + "/.well-known/mercure: dial tcp"},
 		{name: "unreachable, draft-07: 69", hub: unreachable, opts: subscribeOptions{Sel: selectorOptions{Topics: a}, Conn: connectionOptions{Protocol: "7"}}, wantCode: exitUnreachable, wantErr: "subscribe: hub unreachable"},
 	}
 	for _, tt := range tests {
@@ -232,4 +235,15 @@ func TestRunSubscribeWarnsOnceWithoutHubCursor(t *testing.T) {
 	if n := strings.Count(ts.Err.String(), warning); n != 1 || conns.Load() < 2 {
 		t.Fatalf("%d warnings over %d connections, want 1 over at least 2; stderr:\n%s", n, conns.Load(), ts.Err.String())
 	}
+}
+
+// legacyTestTokenKey is a legacy token granting subscribe on every topic,
+// signed with key.
+func legacyTestTokenKey(tb testing.TB, key string) string {
+	tb.Helper()
+	tok, err := token.Mint(token.MintOptions{Key: []byte(key), Subscribe: []string{"*"}, TTL: time.Hour, Now: func() time.Time { return fixedNow }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
 }

@@ -247,6 +247,11 @@ func TestRunTokenInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	timed, err := token.Mint(token.MintOptions{Key: []byte(testKey), Subscribe: []string{"*"}, TTL: time.Hour,
+		Extra: json.RawMessage(`{"nbf": 1772366400}`), Now: func() time.Time { return fixedNow.Add(-90 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tokFile := filepath.Join(t.TempDir(), "tok")
 	if err := os.WriteFile(tokFile, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -258,10 +263,15 @@ func TestRunTokenInspect(t *testing.T) {
 		stdin    string
 		tty      bool
 		want     string
+		wantTail string // instead of want: how stdout ends
 		wantCode int
 	}{
 		{name: "piped", arg: tok, want: compact},
-		{name: "terminal", arg: tok, tty: true, want: "{\n  \"header\": {\n    \"alg\": \"HS256\",\n    \"typ\": \"JWT\"\n  },\n  \"claims\": {\n    \"iat\": 1772366400,\n    \"mercure\": {\n      \"subscribe\": [\n        \"*\"\n      ]\n    }\n  }\n}\n"},
+		{name: "terminal", arg: tok, tty: true, want: "{\n  \"header\": {\n    \"alg\": \"HS256\",\n    \"typ\": \"JWT\"\n  },\n  \"claims\": {\n    \"iat\": 1772366400,\n    \"mercure\": {\n      \"subscribe\": [\n        \"*\"\n      ]\n    }\n  }\n}\n" +
+			"\niat  2026-03-01T12:00:00Z  (now)\n"},
+		{name: "terminal: dates of iat, nbf and exp", arg: timed, tty: true, wantTail: "\n}\n\n" +
+			"iat  2026-03-01T11:58:30Z  (1m30s ago)\nnbf  2026-03-01T12:00:00Z  (now)\nexp  2026-03-01T12:58:30Z  (in 58m30s)\n"},
+		{name: "piped: numbers only", arg: timed, wantTail: `"nbf":1772366400}}` + "\n"},
 		{name: "file", arg: "@" + tokFile, want: compact},
 		{name: "stdin", arg: "@-", stdin: tok + "\n", want: compact},
 		{name: "two parts", arg: "abc.def", wantCode: 1},
@@ -275,11 +285,15 @@ func TestRunTokenInspect(t *testing.T) {
 			f, ts := newTestFactory(nil)
 			f.IO.SetStdoutTTY(tt.tty)
 			ts.In.WriteString(tt.stdin)
-			err := runTokenInspect(&tokenInspectOptions{IO: f.IO, Token: tt.arg})
+			err := runTokenInspect(&tokenInspectOptions{IO: f.IO, Now: f.Now, Token: tt.arg})
 			if code := exitCode(err); code != tt.wantCode {
 				t.Fatalf("exit code %d (err %v), want %d", code, err, tt.wantCode)
 			}
-			if ts.Out.String() != tt.want {
+			if tt.wantTail != "" {
+				if !strings.HasSuffix(ts.Out.String(), tt.wantTail) {
+					t.Errorf("stdout = %q\nwant it to end with %q", ts.Out.String(), tt.wantTail)
+				}
+			} else if ts.Out.String() != tt.want {
 				t.Errorf("stdout = %q\nwant     %q", ts.Out.String(), tt.want)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -66,8 +67,9 @@ var (
 	// connection reset before a response): the hub could not be reached.
 	// The underlying error is wrapped too.
 	ErrUnreachable = errors.New("hub unreachable")
-	// ErrRefused matches an *HTTPError whose status is 401 or 403: the hub
-	// refused the credentials (or their absence).
+	// ErrRefused matches an *HTTPError whose status is 401 or 403 (or a 400
+	// about the token, see HTTPError.Unauthorized): the hub refused the
+	// credentials (or their absence).
 	ErrRefused = errors.New("hub refused the credentials")
 	// ErrHistoryGap is returned by Replay when the hub reports that the
 	// requested cursor is unknown to it (history truncated or discarded), so
@@ -101,7 +103,8 @@ type HTTPError struct {
 	Challenge string
 }
 
-// Error implements error.
+// Error implements error. The challenge is told in words (its error code
+// and description), never as the raw header.
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
@@ -111,24 +114,70 @@ func (e *HTTPError) Error() string {
 	} else {
 		b.WriteString(strconv.Itoa(e.StatusCode))
 	}
-	if e.Challenge != "" {
-		b.WriteString(" (")
-		b.WriteString(e.Challenge)
-		b.WriteString(")")
-	}
-	if e.Body != "" {
+	code, desc := e.challengeError()
+	switch {
+	case e.Body != "":
 		b.WriteString(": ")
 		b.WriteString(e.Body)
+		if desc != "" && !strings.Contains(e.Body, desc) {
+			b.WriteString(" (" + desc + ")")
+		}
+	case desc != "":
+		b.WriteString(": " + desc)
+	case code != "":
+		b.WriteString(": " + challengeWords(code))
 	}
 	return b.String()
 }
 
-// Unauthorized reports whether the hub refused the credentials (401 or 403).
+// challengeError returns the error code and description of a Bearer
+// challenge (RFC 6750 section 3), "" when absent.
+func (e *HTTPError) challengeError() (code, desc string) {
+	if e.Challenge == "" {
+		return "", ""
+	}
+	scheme, params, _ := strings.Cut(strings.TrimSpace(e.Challenge), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", ""
+	}
+	for _, p := range splitOutsideQuotes(params, ',') {
+		name, value, _ := strings.Cut(p, "=")
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "error":
+			code = unquote(strings.TrimSpace(value))
+		case "error_description":
+			desc = unquote(strings.TrimSpace(value))
+		}
+	}
+	return code, desc
+}
+
+// challengeWords says what an RFC 6750 error code means.
+func challengeWords(code string) string {
+	switch code {
+	case "invalid_token":
+		return "the token is invalid"
+	case "invalid_request":
+		return "the token is malformed or presented twice"
+	case "insufficient_scope":
+		return "the token does not grant this"
+	}
+	return code
+}
+
+// Unauthorized reports whether the hub refused the credentials: 401, 403,
+// or a 400 with a Bearer challenge, which is how draft-08 hubs answer a
+// malformed token (docs/protocol.md#error-replies: other 400s carry no
+// challenge).
 func (e *HTTPError) Unauthorized() bool {
+	if e.StatusCode == http.StatusBadRequest {
+		code, _ := e.challengeError()
+		return code == "invalid_request"
+	}
 	return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
 }
 
-// Is makes errors.Is(err, ErrRefused) true for 401 and 403.
+// Is makes errors.Is(err, ErrRefused) true when Unauthorized.
 func (e *HTTPError) Is(target error) bool {
 	return target == ErrRefused && e.Unauthorized()
 }
@@ -264,14 +313,27 @@ func New(o Options) (*Client, error) {
 }
 
 // ParseHubURL parses a hub URL: an absolute http or https URL; an empty path
-// (or "/") becomes HubPath. The fragment is dropped.
+// (or "/") becomes HubPath. The fragment is dropped. A bare HOST:PORT (with
+// an optional path), as a hub prints its listen address, means http://.
 func ParseHubURL(s string) (*url.URL, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, fmt.Errorf("%w: no hub URL", ErrInvalidRequest)
 	}
+	if !strings.Contains(s, "://") {
+		hostPort, _, _ := strings.Cut(s, "/")
+		if _, port, err := net.SplitHostPort(hostPort); err == nil && port != "" {
+			if _, err := strconv.ParseUint(port, 10, 16); err == nil {
+				s = "http://" + s
+			}
+		}
+		if !strings.Contains(s, "://") {
+			return nil, fmt.Errorf("%w: hub URL %q has no scheme: write http:// or https:// before it (such as https://%s)",
+				ErrInvalidRequest, s, strings.TrimPrefix(s, "//"))
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: hub URL: %w", ErrInvalidRequest, err)
+		return nil, fmt.Errorf("%w: hub URL %q: %w", ErrInvalidRequest, s, unwrapURLError(err))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("%w: hub URL %q: scheme must be http or https", ErrInvalidRequest, s)
@@ -287,6 +349,15 @@ func ParseHubURL(s string) (*url.URL, error) {
 	}
 	u.Fragment, u.RawFragment = "", ""
 	return u, nil
+}
+
+// unwrapURLError drops the "parse URL:" wrapping of url.Parse errors, whose
+// URL the caller already shows.
+func unwrapURLError(err error) error {
+	if uerr, ok := errors.AsType[*url.Error](err); ok {
+		return uerr.Err
+	}
+	return err
 }
 
 // HubURL returns the hub URL in use.
@@ -327,8 +398,10 @@ func (c *Client) newRequest(ctx context.Context, method, u string, body io.Reade
 }
 
 // do sends req, turning transport failures into ErrUnreachable (or the
-// context's error when ctx ended).
-func (c *Client) do(ctx context.Context, op string, req *http.Request) (*http.Response, error) {
+// context's error when ctx ended). The error names the hub URL, not the
+// request's: the user gave the one, the client derived the other (the
+// metadata and subscriptions API addresses).
+func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	resp, err := c.httpc.Do(req)
 	if err == nil {
 		return resp, nil
@@ -336,11 +409,7 @@ func (c *Client) do(ctx context.Context, op string, req *http.Request) (*http.Re
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, ctxErr
 	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	return nil, fmt.Errorf("%s: %w: %s %s: %w", op, ErrUnreachable, req.Method, req.URL.Redacted(), err)
+	return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, c.hub.Redacted(), unwrapURLError(err))
 }
 
 // httpError reads the start of resp's body into an *HTTPError and closes it.

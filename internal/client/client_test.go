@@ -62,7 +62,12 @@ func TestParseHubURL(t *testing.T) {
 		{"https://h.example/.well-known/mercure", "https://h.example/.well-known/mercure", false},
 		{"https://h.example/custom/hub?x=1#frag", "https://h.example/custom/hub?x=1", false},
 		{"", "", true},
-		{"localhost:3000", "", true},
+		{"localhost:3000", "http://localhost:3000/.well-known/mercure", false},
+		{"127.0.0.1:47400", "http://127.0.0.1:47400/.well-known/mercure", false},
+		{"[::1]:3000/custom", "http://[::1]:3000/custom", false},
+		{"hub.example.com", "", true},
+		{"hub.example.com:https", "", true},
+		{"127.0.0.1:99999", "", true},
 		{"ftp://h.example", "", true},
 		{"http://", "", true},
 		{"http://user:pass@h.example", "", true},
@@ -79,6 +84,9 @@ func TestParseHubURL(t *testing.T) {
 		if err != nil || u.String() != tt.want {
 			t.Errorf("ParseHubURL(%q) = %v, %v, want %q", tt.in, u, err, tt.want)
 		}
+	}
+	if _, err := ParseHubURL("hub.example.com"); err == nil || !strings.Contains(err.Error(), `"hub.example.com" has no scheme: write http:// or https:// before it (such as https://hub.example.com)`) {
+		t.Errorf("no scheme: %v", err)
 	}
 	if _, err := New(Options{HubURL: "http://h"}); !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("New without HTTP client: %v", err)
@@ -1017,5 +1025,71 @@ func TestTemplateInAutoModeUsesDraft07(t *testing.T) {
 	err = c08.Subscribe(t.Context(), SubscribeRequest{Selectors: Selectors(MatchAuto, tmpl), OnEvent: func(sse.Event) error { return ErrStop }})
 	if !errors.Is(err, ErrTemplateSelector) {
 		t.Fatalf("forced draft-08: %v", err)
+	}
+}
+
+// Errors from the hub tell the Bearer challenge in words, and a 400 with a
+// challenge (a malformed token, in draft-08) is a refusal of the
+// credentials like 401 and 403.
+func TestHTTPErrorMessage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		err     HTTPError
+		want    string
+		refused bool
+	}{
+		{HTTPError{Op: "subscribe", StatusCode: 401, Status: "401 Unauthorized", Body: "invalid token: signature is invalid",
+			Challenge: `Bearer error="invalid_token", resource_metadata="http://h/.well-known/oauth-protected-resource/.well-known/mercure"`},
+			"subscribe: hub answered 401 Unauthorized: invalid token: signature is invalid", true},
+		{HTTPError{Op: "subscribe", StatusCode: 401, Status: "401 Unauthorized", Body: "Unauthorized",
+			Challenge: `Bearer error="invalid_token", error_description="The access token expired"`},
+			"subscribe: hub answered 401 Unauthorized: Unauthorized (The access token expired)", true},
+		{HTTPError{Op: "publish", StatusCode: 403, Status: "403 Forbidden", Challenge: `Bearer error="insufficient_scope"`},
+			"publish: hub answered 403 Forbidden: the token does not grant this", true},
+		{HTTPError{Op: "publish", StatusCode: 400, Status: "400 Bad Request", Body: "malformed authorization",
+			Challenge: `Bearer error="invalid_request", resource_metadata="x"`},
+			"publish: hub answered 400 Bad Request: malformed authorization", true},
+		{HTTPError{Op: "publish", StatusCode: 400, Status: "400 Bad Request", Body: `Invalid "retry" parameter`},
+			`publish: hub answered 400 Bad Request: Invalid "retry" parameter`, false},
+		{HTTPError{Op: "subscribe", StatusCode: 503}, "subscribe: hub answered 503", false},
+	} {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+		if got := errors.Is(&tt.err, ErrRefused); got != tt.refused {
+			t.Errorf("%q: refused %v, want %v", tt.want, got, tt.refused)
+		}
+	}
+}
+
+// A 503 ("try again") is published again, up to Attempts times in all;
+// other refusals are not.
+func TestPublishRetriesUnavailable(t *testing.T) {
+	t.Parallel()
+	h := newFakeHub(t)
+	c := newTestClient(t, h.url(), Options{Token: "tok", Protocol: Protocol07})
+	posts := func() int {
+		n := 0
+		for _, r := range h.requests() {
+			if r.method == http.MethodPost {
+				n++
+			}
+		}
+		return n
+	}
+	h.unavailable = 2
+	id, err := c.Publish(t.Context(), PublishRequest{Topics: []string{"t"}, ID: "u-1", Attempts: 3, RetryDelay: time.Millisecond})
+	if err != nil || id != "u-1" || posts() != 3 {
+		t.Fatalf("two 503 then 200: %q, %v after %d requests", id, err, posts())
+	}
+	h.unavailable = 5
+	_, err = c.Publish(t.Context(), PublishRequest{Topics: []string{"t"}, Attempts: 3, RetryDelay: time.Millisecond})
+	if he, ok := errors.AsType[*HTTPError](err); !ok || he.StatusCode != 503 || posts() != 6 {
+		t.Fatalf("503 three times: %v after %d requests in all", err, posts())
+	}
+	h.unavailable = 0
+	h.publishStatus = http.StatusBadRequest
+	if _, err := c.Publish(t.Context(), PublishRequest{Topics: []string{"t"}, Attempts: 3}); err == nil || posts() != 7 {
+		t.Fatalf("400: %v after %d requests in all, want one more", err, posts())
 	}
 }

@@ -58,7 +58,7 @@ func (c *Client) HubCursor(ctx context.Context) (cursor string, ok bool, err err
 		return "", false, nil
 	}
 	req.Header.Set("Accept", "application/json, application/ld+json")
-	resp, err := c.do(ctx, "subscriptions", req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", false, ctx.Err()

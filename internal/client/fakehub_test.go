@@ -64,6 +64,7 @@ type fakeHub struct {
 	refuse        func(conn int) int
 	contentType   string // overrides text/event-stream
 	publishStatus int    // answer publishes with this status (0: normal)
+	unavailable   int    // answer this many publishes 503 before accepting
 	publishBody   string
 	subsAPI       string // subscriptions API: "link" (draft-08), "jsonld" (draft-07), "" (404)
 	subsAPIStatus int    // answer the subscriptions API with this status (0: normal)
@@ -225,6 +226,10 @@ func (h *fakeHub) serveSubscriptions(w http.ResponseWriter, r *http.Request) {
 func (h *fakeHub) servePublish(w http.ResponseWriter, form url.Values) {
 	h.mu.Lock()
 	status, body := h.publishStatus, h.publishBody
+	if h.unavailable > 0 {
+		h.unavailable--
+		status, body = http.StatusServiceUnavailable, "history store unavailable, try again"
+	}
 	h.mu.Unlock()
 	if status != 0 {
 		w.WriteHeader(status)

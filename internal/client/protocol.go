@@ -130,7 +130,7 @@ func (c *Client) fetchMetadata(ctx context.Context) (*Metadata, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(ctx, "metadata", req)
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func (c *Client) fetchMetadata(ctx context.Context) (*Metadata, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
-		return nil, fmt.Errorf("metadata: %w: read %s: %w", ErrUnreachable, req.URL.Redacted(), err)
+		return nil, fmt.Errorf("%w: %s: reading its protocol metadata: %w", ErrUnreachable, c.hub.Redacted(), err)
 	}
 	md := parseMetadata(body)
 	if md == nil {

@@ -158,7 +158,7 @@ func (c *Client) newSubscription(ctx context.Context, r SubscribeRequest) (*subs
 	}
 	proto, err := c.generation(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe: %w", err)
+		return nil, err
 	}
 	// In auto mode a URI template, which only draft-07 has, makes the
 	// subscription draft-07 (`topic=`) even with a draft-08 hub: hubs that
@@ -308,7 +308,7 @@ func (s *subscription) connect(ctx context.Context) (connected bool, err error) 
 	if s.established && cursor != "" {
 		req.Header.Set(cursorHeader07, cursor)
 	}
-	resp, err := c.do(connCtx, "subscribe", req)
+	resp, err := c.do(connCtx, req)
 	if err != nil {
 		return false, err
 	}

@@ -44,18 +44,16 @@ func startHub(tb testing.TB, o hubOptions) *testHub {
 	}
 	store := history.NewMemory(history.Retention{MaxUpdates: o.historySize}, nil)
 	srv := httptest.NewUnstartedServer(nil)
-	h, err := hub.New(hub.Config{
-		// Pinned as serve pins it: the URL of the listen address.
-		ResourceIdentifier: "http://" + srv.Listener.Addr().String() + hub.Path,
-		Store:              store,
-		PublisherVerifier:  v,
-		SubscriberVerifier: v,
-		Anonymous:          true,
-		Subscriptions:      true,
-		CORSOrigins:        []string{testOrigin},
-		Heartbeat:          time.Second,
-		Draft08Only:        o.draft08Only,
-	})
+	cfg := hub.DefaultConfig()
+	cfg.Store = store
+	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
+	// Pinned as serve pins it: the URL of the listen address.
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	cfg.Anonymous, cfg.Subscriptions = true, true
+	cfg.CORSOrigins = []string{testOrigin}
+	cfg.Heartbeat = time.Second
+	cfg.Draft08Only = o.draft08Only
+	h, err := hub.New(cfg)
 	if err != nil {
 		srv.Close()
 		tb.Fatal(err)

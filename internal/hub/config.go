@@ -48,6 +48,12 @@ const (
 // zero switches it off; for what cannot (DispatchTimeout, MaxBodySize,
 // MaxSelectorBytes, QueueSize) New refuses zero. New refuses negative values everywhere, so
 // that no value has two meanings and no default hides behind a zero.
+//
+// The hub has one clock, the time package's: heartbeats, write deadlines,
+// subscription lifetimes and the sweeper's ticker all run on it, so tests
+// control all of them at once with testing/synctest. Token times are the
+// verifiers' business (token.VerifierConfig.Now): the hub turns a token's
+// exp into the lifetime left by its verifier's clock.
 type Config struct {
 	// Store is the history and delivery path. Required.
 	Store history.Store
@@ -66,6 +72,14 @@ type Config struct {
 	ResourceIdentifier string
 	// CORSOrigins are the origins allowed to use the hub from a browser ("*" allowed).
 	CORSOrigins []string
+	// CORSAnyOriginWithCredentials, for development hubs only, allows every
+	// origin with credentials when CORSOrigins is empty: the request's
+	// Origin is echoed in Access-Control-Allow-Origin, with
+	// Access-Control-Allow-Credentials: true, so that a page on any origin
+	// can use cookies (EventSource withCredentials). In production it would
+	// let any site a user visits read the hub with that user's cookie; name
+	// the origins in CORSOrigins instead.
+	CORSAnyOriginWithCredentials bool
 	// PublishOrigins are the origins allowed to publish with the cookie ("*"
 	// and wildcards such as "https://*.example.com" allowed).
 	PublishOrigins []string
@@ -106,8 +120,6 @@ type Config struct {
 	UI http.Handler
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultConfig returns a Config with every default set; the caller adds the

@@ -105,9 +105,6 @@ func New(cfg Config) (*Hub, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -135,7 +132,8 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-func (h *Hub) now() time.Time { return h.cfg.Now() }
+// now reads the hub's one clock (see Config).
+func (h *Hub) now() time.Time { return time.Now() }
 
 // tick is the sweeper's period: fine enough for heartbeats and deadlines,
 // coarse enough to cost nothing.
@@ -217,7 +215,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // cors adds CORS headers for allowed origins and answers preflight
 // requests (docs/protocol.md#cors). It reports whether the request was answered.
 func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
-	if len(h.cfg.CORSOrigins) == 0 {
+	echo := len(h.cfg.CORSOrigins) == 0 && h.cfg.CORSAnyOriginWithCredentials
+	if len(h.cfg.CORSOrigins) == 0 && !echo {
 		return false
 	}
 	// The reply depends on Origin from here on, also when the origin is
@@ -228,7 +227,7 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" {
 		return false
 	}
-	star, allowed := false, false
+	star, allowed := false, echo
 	for _, o := range h.cfg.CORSOrigins {
 		if o == "*" {
 			star = true
@@ -244,7 +243,8 @@ func (h *Hub) cors(w http.ResponseWriter, r *http.Request) bool {
 	if star {
 		hd.Set("Access-Control-Allow-Origin", "*")
 	} else {
-		// With credentials the origin must be named, never "*".
+		// With credentials the origin must be named, never "*" (the
+		// development mode names whichever origin asks).
 		hd.Set("Access-Control-Allow-Origin", origin)
 		hd.Set("Access-Control-Allow-Credentials", "true")
 	}

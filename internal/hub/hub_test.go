@@ -78,12 +78,23 @@ func testConfig(cfg *Config) {
 // testKey is the HMAC secret of test hubs.
 var testKey = []byte("!ChangeThisMercureHubJWTSecretKey!")
 
-// testHub is a hub served over real HTTP on 127.0.0.1.
+// testHub is a hub served over real HTTP on 127.0.0.1 (newTestHub), or
+// inside a synctest bubble (newBubbleHub).
 type testHub struct {
 	h     *Hub
-	srv   *httptest.Server
-	url   string // the hub URL
+	srv   *httptest.Server // nil in a bubble
+	url   string           // the hub URL
 	store history.Store
+	// client reaches the hub; nil means http.DefaultClient.
+	client *http.Client
+}
+
+// httpClient is the client that reaches th.
+func (th *testHub) httpClient() *http.Client {
+	if th.client != nil {
+		return th.client
+	}
+	return http.DefaultClient
 }
 
 func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
@@ -159,7 +170,7 @@ func (th *testHub) publish(tb testing.TB, tok string, form url.Values) (*http.Re
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := th.httpClient().Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -199,7 +210,7 @@ func (th *testHub) subscribe(tb testing.TB, query string, hdr http.Header) (*str
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := th.httpClient().Do(req)
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

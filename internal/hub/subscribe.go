@@ -374,8 +374,13 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 		d := h.cfg.WriteTimeout - time.Duration(rand.Int64N(int64(h.cfg.WriteTimeout)/5+1))
 		deadline = now.Add(d)
 	}
-	if claims != nil && !claims.Expiry.IsZero() && (deadline.IsZero() || claims.Expiry.Before(deadline)) {
-		deadline = claims.Expiry
+	if claims != nil && !claims.Expiry.IsZero() {
+		// exp is an instant on the verifier's clock: the stream lives as
+		// long as the token has left by that clock.
+		exp := now.Add(claims.Expiry.Sub(h.cfg.SubscriberVerifier.Now()))
+		if deadline.IsZero() || exp.Before(deadline) {
+			deadline = exp
+		}
 	}
 	s.deadline = deadline
 	s.lastWrite.Store(now.UnixNano())
@@ -423,7 +428,7 @@ func (c *conn) flush() error {
 		err = writeChunk(c.nc, c.buf, c.h.cfg.DispatchTimeout)
 	} else {
 		if c.h.cfg.DispatchTimeout > 0 {
-			_ = c.rc.SetWriteDeadline(time.Now().Add(c.h.cfg.DispatchTimeout))
+			_ = c.rc.SetWriteDeadline(c.h.now().Add(c.h.cfg.DispatchTimeout))
 		}
 		_, err = c.w.Write(c.buf)
 		if err == nil {

@@ -101,6 +101,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
+// Now is the time by the verifier's clock (VerifierConfig.Now), on which it
+// judges exp and nbf. A hub turns a token's exp into the lifetime left with
+// it, so that it closes a stream when the verifier would refuse the token,
+// whatever clock the hub itself runs on.
+func (v *Verifier) Now() time.Time { return v.now() }
+
 // Verify checks raw and returns what it grants. Every failure wraps
 // ErrInvalid.
 //

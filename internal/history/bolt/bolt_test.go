@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -126,35 +127,40 @@ func checkFile(t testing.TB, s *Store) (first, last uint64, n int) {
 	return first, last, n
 }
 
+// TestInUse checks that a second Open of a held file waits LockTimeout, by
+// the clock of a synctest bubble, then fails with ErrInUse.
 func TestInUse(t *testing.T) {
 	t.Parallel()
-	path := tempPath(t)
-	s := openT(t, path, Options{})
-	start := time.Now()
-	_, err := Open(path, Options{LockTimeout: 200 * time.Millisecond})
-	if !errors.Is(err, ErrInUse) {
-		t.Fatalf("second Open = %v, want ErrInUse", err)
-	}
-	if want := fmt.Sprintf("history file %s is in use by another process", path); !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q does not say %q", err, want)
-	}
-	if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
-		t.Errorf("second Open gave up after %v, want about the 200ms LockTimeout", d)
-	}
-	// No LockTimeout: no wait.
-	if _, err := Open(path, Options{}); !errors.Is(err, ErrInUse) {
-		t.Fatalf("Open without LockTimeout = %v, want ErrInUse", err)
-	}
-	if _, err := Open(path, Options{LockTimeout: -1}); err == nil || errors.Is(err, ErrInUse) {
-		t.Fatalf("Open with a negative LockTimeout = %v, want a refusal", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s2 := openT(t, path, Options{LockTimeout: 200 * time.Millisecond})
-	if err := s2.Close(); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		path := tempPath(t)
+		s := openT(t, path, Options{})
+		start := time.Now()
+		_, err := Open(path, Options{LockTimeout: 200 * time.Millisecond})
+		if !errors.Is(err, ErrInUse) {
+			t.Fatalf("second Open = %v, want ErrInUse", err)
+		}
+		if want := fmt.Sprintf("history file %s is in use by another process", path); !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+		// bbolt tries the lock every 50ms until LockTimeout.
+		if d := time.Since(start); d < 150*time.Millisecond || d > 200*time.Millisecond {
+			t.Errorf("second Open gave up after %v, want about the 200ms LockTimeout", d)
+		}
+		// No LockTimeout: no wait.
+		if _, err := Open(path, Options{}); !errors.Is(err, ErrInUse) {
+			t.Fatalf("Open without LockTimeout = %v, want ErrInUse", err)
+		}
+		if _, err := Open(path, Options{LockTimeout: -1}); err == nil || errors.Is(err, ErrInUse) {
+			t.Fatalf("Open with a negative LockTimeout = %v, want a refusal", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s2 := openT(t, path, Options{LockTimeout: 200 * time.Millisecond})
+		if err := s2.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -340,33 +346,36 @@ func growth(t *testing.T, r history.Retention, n, rounds int) []int64 {
 }
 
 // TestSweepWhenIdle checks that retention by age deletes expired updates
-// from the file even when nobody publishes.
+// from the file even when nobody publishes: at the first sweep after they
+// outlived MaxAge, on the clock of a synctest bubble, which is the store's
+// clock (Options.Now nil) and its sweeper's.
 func TestSweepWhenIdle(t *testing.T) {
 	t.Parallel()
-	clock := historytest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openT(t, tempPath(t), Options{Retention: history.Retention{MaxAge: 100 * time.Millisecond}, Now: clock.Now})
-	defer func() { _ = s.Close() }()
-	if _, err := historytest.Fill(s, "s", 50); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, n := checkFile(t, s); n != 50 {
-		t.Fatalf("%d updates stored, want 50", n)
-	}
-	clock.Advance(time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _, n := checkFile(t, s)
-		if n == 0 {
-			break
+	synctest.Test(t, func(t *testing.T) {
+		const maxAge = 100 * time.Millisecond
+		every := sweepInterval(maxAge)
+		start := time.Now()
+		s := openT(t, tempPath(t), Options{Retention: history.Retention{MaxAge: maxAge}})
+		defer func() { _ = s.Close() }()
+		if _, err := historytest.Fill(s, "s", 50); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d expired updates still in the file after 10s idle", n)
+		// At maxAge the updates are as old as retention allows, not older.
+		time.Sleep(time.Until(start.Add(maxAge)))
+		synctest.Wait()
+		if _, _, n := checkFile(t, s); n != 50 {
+			t.Fatalf("%d updates stored at MaxAge, want 50", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := s.LastSeq(); got != 50 {
-		t.Errorf("LastSeq = %d after the sweep, want 50", got)
-	}
+		// The next sweep deletes them.
+		time.Sleep(time.Until(start.Add(maxAge + every)))
+		synctest.Wait()
+		if _, _, n := checkFile(t, s); n != 0 {
+			t.Fatalf("%d expired updates still in the file after the next sweep", n)
+		}
+		if got := s.LastSeq(); got != 50 {
+			t.Errorf("LastSeq = %d after the sweep, want 50", got)
+		}
+	})
 }
 
 // TestRestartAfterFullEviction checks that Seq keeps growing across a restart
