@@ -100,6 +100,13 @@ func (pk *parker) park(c *conn, r *http.Request, lastSent uint64) bool {
 	if pk == nil || r.TLS != nil || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
 		return false
 	}
+	switch r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr, *net.UnixAddr:
+	default:
+		// Not a socket (an in-memory connection, say): nothing to poll, and
+		// no poller goroutine is started for it.
+		return false
+	}
 	p := pk.openPoller()
 	if p == nil {
 		return false
@@ -392,8 +399,7 @@ func (pc *parkedConn) run() {
 			continue
 		}
 		if bp == nil {
-			bp = bufPool.Get().(*[]byte)
-			buf = (*bp)[:chunkReserve]
+			bp, buf = getBuf()
 		}
 		buf = append(buf, q.ev...)
 		pc.lastSent = q.u.Seq
@@ -402,8 +408,8 @@ func (pc *parkedConn) run() {
 		if flags&flagHeartbeat == 0 {
 			return
 		}
-		bp = bufPool.Get().(*[]byte)
-		buf = append((*bp)[:chunkReserve], ":\n"...)
+		bp, buf = getBuf()
+		buf = append(buf, ":\n"...)
 	}
 	buf, start := frameChunk(buf)
 	*bp = buf
@@ -425,6 +431,13 @@ func (pc *parkedConn) run() {
 	default:
 		putBuf(bp)
 	}
+}
+
+// getBuf takes a write buffer from the pool (of any capacity: the
+// net/http path gives back what it grew), with room for the chunk header.
+func getBuf() (*[]byte, []byte) {
+	bp := bufPool.Get().(*[]byte)
+	return bp, append((*bp)[:0], make([]byte, chunkReserve)...)
 }
 
 // putBuf returns a write buffer to the pool, unless a large batch grew it.
