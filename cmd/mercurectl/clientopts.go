@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -175,19 +174,14 @@ func (o *connectionOptions) newClient(cmd string, deps clientDeps) (*client.Clie
 // well-formed token, and ProtocolAuto (ask the hub) for a malformed one,
 // which the hub will refuse anyway.
 func protocolOfToken(tok string) client.Protocol {
-	header, _, err := token.Inspect(tok)
-	if err != nil {
+	switch f, err := token.FormatOf(tok); {
+	case err != nil:
 		return client.ProtocolAuto
-	}
-	var h struct {
-		Typ string `json:"typ"`
-	}
-	_ = json.Unmarshal(header, &h) // a typ that is not a string is not at+jwt
-	typ := strings.TrimPrefix(strings.ToLower(h.Typ), "application/")
-	if typ == "at+jwt" {
+	case f == token.FormatAccessToken:
 		return client.Protocol08
+	default:
+		return client.Protocol07
 	}
-	return client.Protocol07
 }
 
 // minter returns the client's TokenFunc for --jwt-key.

@@ -56,9 +56,16 @@ type durProc struct {
 // default history file stays inside the test's directory.
 func startDurProc(tb testing.TB, bin, stateDir string, args ...string) *durProc {
 	tb.Helper()
+	return startDurProcWith(tb, exec.Command, bin, stateDir, args...)
+}
+
+// startDurProcWith is startDurProc with the command built by command, such
+// as one that runs the binary under a lower descriptor limit.
+func startDurProcWith(tb testing.TB, command func(string, ...string) *exec.Cmd, bin, stateDir string, args ...string) *durProc {
+	tb.Helper()
 	addrFile := filepath.Join(tb.TempDir(), "addr")
 	p := &durProc{stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"serve",
+	p.cmd = command(bin, append([]string{"serve",
 		"--addr", "127.0.0.1:0", "--addr-file", addrFile,
 		"--metrics-addr", "127.0.0.1:0",
 		"--jwt-key", durKey, "--log-format", "json",

@@ -137,7 +137,7 @@ func TestEnvBindings(t *testing.T) {
 	}{
 		{[]string{"serve"}, "addr", []string{"MERCURE_ADDR"}},
 		{[]string{"serve"}, "addr-file", nil},
-		{[]string{"serve"}, "jwt-key", []string{"MERCURE_JWT_KEY"}},
+		{[]string{"serve"}, "jwt-key", []string{"MERCURE_JWT_KEY", "MERCURE_JWT_SECRET"}},
 		{[]string{"serve"}, "publisher-jwt-key", []string{"MERCURE_PUBLISHER_JWT_KEY"}},
 		{[]string{"serve"}, "subscriber-jwt-key", []string{"MERCURE_SUBSCRIBER_JWT_KEY"}},
 		{[]string{"serve"}, "jwt-alg", []string{"MERCURE_JWT_ALG"}},

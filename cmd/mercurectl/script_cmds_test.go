@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -104,4 +105,23 @@ func listedSubscriptions(hubURL, tok, sel string) int {
 		}
 	}
 	return n
+}
+
+// cmdEnvmatch sets an environment variable from a file, such as a token
+// from the banner that serve --dev wrote to stderr:
+//
+//	envmatch VAR REGEXP FILE
+//
+// VAR becomes the first group of the first match of REGEXP in FILE.
+func cmdEnvmatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: envmatch VAR REGEXP FILE")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile(args[2]))
+	if len(m) < 2 {
+		ts.Fatalf("envmatch: no match for %s (with a group) in %s", args[1], args[2])
+	}
+	ts.Setenv(args[0], m[1])
 }

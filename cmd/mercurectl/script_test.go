@@ -57,7 +57,8 @@ func TestScripts(t *testing.T) {
 			"waitfile":   cmdWaitfile,
 			"exits":      cmdExits,
 			"hub":        cmdHub,
-			"waitsub":    cmdWaitsub, // script_cmds_test.go
+			"waitsub":    cmdWaitsub,  // script_cmds_test.go
+			"envmatch":   cmdEnvmatch, // script_cmds_test.go
 			"damage":     cmdDamage,
 			"redis":      cmdRedis,      // cluster_script_test.go
 			"faultproxy": cmdFaultproxy, // conformance_script_test.go

@@ -66,6 +66,7 @@ type serveOptions struct {
 	ParkIdle           bool
 	MaxBodySize        byteSize
 	MaxSelectorBytes   byteSize
+	MaxSubscribers     int
 	MetricsAddr        string
 	TLSCert            string
 	TLSKey             string
@@ -104,9 +105,17 @@ and without --anonymous or --dev, serve refuses to start.
 History is kept in a bolt file in the user's state directory unless
 --transport says otherwise.
 
---dev starts a development hub: a random key if none is given, anonymous
-subscribers, CORS for every origin, the debug UI, and a ready-to-use token
-printed on stderr as MERCURE_JWT=<token>, with the hub URL.
+The key is --jwt-key, else MERCURE_JWT_KEY, else MERCURE_JWT_SECRET (the
+variable Symfony's .env sets).
+
+--dev starts a development hub: anonymous subscribers, CORS for any origin
+with credentials (the request's Origin is echoed, so that pages using
+cookies work; an explicit --cors-origin list still decides), the debug UI,
+and, on stderr, lines to paste into another shell: export MERCURE_URL=<hub
+URL> and export MERCURE_JWT=<token>. Without a key, --dev generates one and
+keeps it in the user's state directory (dev.key, mode 0600, beside the
+default history file), so the token stays valid at the next start, as the
+history does; the banner names both files.
 
 --ui serves the debug UI at /.well-known/mercure/ui/: subscribe and see
 events arrive, publish, decode tokens, and list the active subscriptions.
@@ -153,7 +162,7 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	bindEnv(fl, "addr", "MERCURE_ADDR")
 	fl.StringVar(&opts.AddrFile, "addr-file", "", "once listening, write the bound host:port (one line) to `PATH`")
 	fl.StringVar(&opts.JWTKey, "jwt-key", "", "verification `KEY` for publishers and subscribers: HMAC secret or PEM public key (@file, @- for stdin)")
-	bindEnv(fl, "jwt-key", "MERCURE_JWT_KEY")
+	bindEnv(fl, "jwt-key", "MERCURE_JWT_KEY", "MERCURE_JWT_SECRET") // Symfony's .env sets the latter
 	fl.StringVar(&opts.PublisherJWTKey, "publisher-jwt-key", "", "verification `KEY` for publishers; overrides --jwt-key")
 	bindEnv(fl, "publisher-jwt-key", "MERCURE_PUBLISHER_JWT_KEY")
 	fl.StringVar(&opts.SubscriberJWTKey, "subscriber-jwt-key", "", "verification `KEY` for subscribers; overrides --jwt-key")
@@ -187,12 +196,15 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.BoolVar(&opts.ParkIdle, "park-idle", true, "park idle HTTP/1.1 streams without a goroutine (Linux; TLS and HTTP/2 streams never are)")
 	fl.Var(&opts.MaxBodySize, "max-body-size", "largest publish request body (`BYTES`, such as 1048576 or 1MiB); larger gets 413")
 	fl.Var(&opts.MaxSelectorBytes, "max-selector-bytes", "most `BYTES` of selectors (topic= or match…= values) in one subscription request; more gets 400")
+	fl.IntVar(&opts.MaxSubscribers, "max-subscribers", maxSubscribersAuto, "most open subscriptions (`N`; 0 = no cap); beyond it 503 with Retry-After. Default auto: the descriptor limit less a reserve for publishers, metrics and the store")
+	fl.Lookup("max-subscribers").DefValue = "auto"
+	bindEnv(fl, "max-subscribers", "MERCURE_MAX_SUBSCRIBERS")
 	fl.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on `HOST:PORT`")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS (and HTTP/2) with the PEM certificate chain at `PATH`")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM private key of --tls-cert at `PATH`")
 	fl.StringVar(&opts.LogFormat, "log-format", logFormatAuto, "log `FORMAT` on stderr: auto (text on a terminal, else json), text or json")
 	fl.StringVar(&opts.LogLevel, "log-level", "info", "minimum log `LEVEL`: debug, info, warn or error")
-	fl.BoolVar(&opts.Dev, "dev", false, "development mode: random key if none, anonymous, CORS *, the debug UI, print a token")
+	fl.BoolVar(&opts.Dev, "dev", false, "development mode: a key kept in the state directory if none is given, anonymous, CORS for any origin with credentials, the debug UI, print export lines with a token")
 	fl.BoolVar(&opts.UI, "ui", false, "serve the debug UI at /.well-known/mercure/ui/ (always on with --dev)")
 	bindEnv(fl, "ui", "MERCURE_UI")
 	fl.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a graceful shutdown may wait for in-flight requests")

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,15 +31,25 @@ func (o *serveOptions) validate() error {
 
 // checkAddrs checks the listen addresses.
 func (o *serveOptions) checkAddrs() error {
-	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
-		return usageErrorf("serve: --addr %q: want HOST:PORT (such as localhost:3000, :3000 or 127.0.0.1:0)", o.Addr)
+	if !validListenAddr(o.Addr) {
+		return usageErrorf("serve: --addr %q: want HOST:PORT with a port from 0 to 65535 (such as localhost:3000, :3000 or 127.0.0.1:0)", o.Addr)
 	}
-	if o.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(o.MetricsAddr); err != nil {
-			return usageErrorf("serve: --metrics-addr %q: want HOST:PORT", o.MetricsAddr)
-		}
+	if o.MetricsAddr != "" && !validListenAddr(o.MetricsAddr) {
+		return usageErrorf("serve: --metrics-addr %q: want HOST:PORT with a port from 0 to 65535", o.MetricsAddr)
 	}
 	return nil
+}
+
+// validListenAddr reports whether addr is HOST:PORT with a numeric port
+// that TCP has (0 picks a free one): "0.0.0.0:99999" is a usage error, not
+// a failure to listen.
+func validListenAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 // checkTokenFlags checks how tokens are verified, and canonicalises
@@ -90,6 +101,9 @@ func (o *serveOptions) checkLimits() error {
 	}
 	if o.MaxSelectorBytes <= 0 {
 		return usageErrorf("serve: --max-selector-bytes must be positive")
+	}
+	if o.MaxSubscribers < maxSubscribersAuto {
+		return usageErrorf("serve: --max-subscribers must be 0 (no cap) or more")
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return usageErrorf("serve: --tls-cert and --tls-key go together")
@@ -150,13 +164,15 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 	cfg.DispatchTimeout = o.DispatchTimeout
 	cfg.MaxBodySize = int64(o.MaxBodySize)
 	cfg.MaxSelectorBytes = int(o.MaxSelectorBytes)
+	cfg.MaxSubscribers = o.maxSubscribers()
 	cfg.Subscriptions = o.Subscriptions
 	cfg.Draft08Only = o.Draft08Only
 	cfg.ParkIdle = o.ParkIdle
 	cfg.Logger = logger
-	if o.Dev && len(cfg.CORSOrigins) == 0 {
-		cfg.CORSOrigins = []string{"*"}
-	}
+	// Browsers refuse "*" for credentialed requests (cookies, EventSource
+	// withCredentials): --dev names whichever origin asks. An explicit
+	// --cors-origin list keeps its exact meaning.
+	cfg.CORSAnyOriginWithCredentials = o.Dev && len(cfg.CORSOrigins) == 0
 	return cfg
 }
 

@@ -14,16 +14,18 @@ import (
 	"github.com/mercurectl/mercurectl/internal/ui"
 )
 
-// What --dev adds: a random key when none is given (readKeys), anonymous
-// subscribers and CORS for every origin (hubConfig), the development tokens,
+// What --dev adds: a key when none is given, kept in the state directory
+// for the next start (readKeys, serve_devkey.go), anonymous subscribers and
+// CORS for any origin with credentials (hubConfig), the development tokens,
 // the debug UI (which --ui serves on its own too) and the banner below.
 const (
 	// devKeySize is the size of the random HMAC key of --dev (256 bits, as
 	// HS256 wants).
 	devKeySize = 32
 	// devTokenTTL is the lifetime of the token --dev prints when the key was
-	// given rather than generated (a generated key dies with the process, so
-	// its token needs no expiry).
+	// given rather than generated (a generated key is a development key
+	// only, so its token needs no expiry: it stays valid across restarts,
+	// as long as the key file is kept).
 	devTokenTTL = 24 * time.Hour
 )
 
@@ -85,31 +87,39 @@ func (o *serveOptions) uiHandler(keys serveKeys, devJWT string) http.Handler {
 }
 
 // printDevBanner prints, on stderr, what --dev promises: the hub URL and the
-// development tokens.
-func (o *serveOptions) printDevBanner(hubURL string, keys serveKeys, jwt, subJWT string) {
+// development tokens, as `export` lines to paste into another shell, where
+// the key and the history are kept, and how to try it.
+func (o *serveOptions) printDevBanner(hubURL, history string, keys serveKeys, jwt, subJWT string) {
 	r := o.IO.ErrRenderer()
 	title := r.NewStyle().Bold(true).Foreground(lipgloss.Color("3"))
 	var b strings.Builder
 	b.WriteString("\n" + title.Render("Development mode: not for production.") + "\n")
+	b.WriteString("Anonymous subscribers, CORS for any origin (with cookies), and the debug UI.\n")
 	switch {
+	case keys.generated && keys.devKeyPath != "":
+		fmt.Fprintf(&b, "Key: %s (kept for the next start, so the token below stays valid).\n", keys.devKeyPath)
 	case keys.generated:
-		b.WriteString("Anonymous subscribers, CORS for every origin, and a random key that lives as\nlong as this process.\n\n")
-	default:
-		b.WriteString("Anonymous subscribers and CORS for every origin.\n\n")
+		fmt.Fprintf(&b, "Key: random, for this process only (%s).\n", keys.devKeyWarning)
 	}
-	fmt.Fprintf(&b, "MERCURE_URL=%s\n", hubURL)
-	if jwt != "" {
-		fmt.Fprintf(&b, "MERCURE_JWT=%s\n", jwt)
+	if history == transportMemory {
+		b.WriteString("History: in memory, lost when the hub stops.\n")
 	} else {
-		b.WriteString("(no token printed: --dev mints tokens only with an HMAC key)\n")
+		fmt.Fprintf(&b, "History: %s\n", history)
+	}
+	b.WriteString("\nPaste these lines into another shell:\n\n")
+	fmt.Fprintf(&b, "export MERCURE_URL=%s\n", hubURL)
+	if jwt != "" {
+		fmt.Fprintf(&b, "export MERCURE_JWT=%s\n", jwt)
+	} else {
+		b.WriteString("# (no token printed: --dev mints tokens only with an HMAC key)\n")
 	}
 	if subJWT != "" {
-		fmt.Fprintf(&b, "MERCURE_SUBSCRIBER_JWT=%s\n", subJWT)
+		fmt.Fprintf(&b, "export MERCURE_SUBSCRIBER_JWT=%s\n", subJWT)
 	}
-	b.WriteString("\nTry it from another terminal, with the variables above exported:\n")
-	b.WriteString("  $ mercurectl subscribe --topic '*'\n")
-	b.WriteString("  $ mercurectl publish --topic https://example.com/hello --data 'Hello, world'\n")
-	fmt.Fprintf(&b, "  $ curl -N '%s?topic=*'\n", hubURL)
+	b.WriteString("\nThen try:\n")
+	b.WriteString("  mercurectl subscribe --topic '*'\n")
+	b.WriteString("  mercurectl publish --topic https://example.com/hello --data 'Hello, world'\n")
+	fmt.Fprintf(&b, "  curl -N '%s?topic=*'\n", hubURL)
 	fmt.Fprintf(&b, "Or open the debug UI: %s/ui/\n\n", hubURL)
 	_, _ = fmt.Fprint(o.IO.ErrOut, b.String()) // as the logs, best effort
 }

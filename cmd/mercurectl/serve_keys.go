@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 
@@ -17,6 +16,9 @@ type serveKeys struct {
 	publisherFlag, subscriberFlag string
 	// generated is set when --dev made up the key.
 	generated bool
+	// devKeyPath is where a generated key is kept for the next start (""
+	// when it lives as long as the process), and devKeyWarning why not.
+	devKeyPath, devKeyWarning string
 }
 
 // readKeys resolves the key flags (@file, @-), and makes up a key for --dev
@@ -51,11 +53,12 @@ func (o *serveOptions) readKeys() (serveKeys, error) {
 		k.subscriber, k.subscriberFlag = common, "jwt-key"
 	}
 	if o.Dev && k.publisher == nil && k.subscriber == nil && o.JWKSURL == "" {
-		key := make([]byte, devKeySize)
-		if _, err := rand.Read(key); err != nil {
-			return k, fmt.Errorf("generate a development key: %w", err)
+		key, path, warning, err := o.devKey() // serve_devkey.go
+		if err != nil {
+			return k, err
 		}
 		k.publisher, k.subscriber, k.generated = key, key, true
+		k.devKeyPath, k.devKeyWarning = path, warning
 	}
 	return k, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,7 +161,9 @@ func (s *hubServer) listen(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.ln = ln
+	// Accept errors for lack of descriptors back off and are logged once
+	// per interval, instead of once per retry by the HTTP server.
+	s.ln = &acceptListener{Listener: ln, logger: s.logger}
 	// Closing a listener the HTTP server already closed is harmless.
 	s.push(func(context.Context) error { _ = ln.Close(); return nil })
 	if s.opts.MetricsAddr == "" {
@@ -181,6 +184,9 @@ func (s *hubServer) openStore(ctx context.Context) error {
 	if err != nil {
 		if _, ok := errors.AsType[*usageError](err); ok {
 			return &usageError{err: fmt.Errorf("serve: %w", err)}
+		}
+		if strings.HasPrefix(err.Error(), "open history") { // the store says so already
+			return fmt.Errorf("serve: %w", err)
 		}
 		return fmt.Errorf("serve: open history: %w", err)
 	}
@@ -270,7 +276,7 @@ func streamPath(h *hub.Hub, tls bool) string {
 // logStart logs the listening line, the warnings about the configuration,
 // and with --dev the banner.
 func (s *hubServer) logStart() {
-	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc, "streams", streamPath(s.hub, s.tls != nil)}
+	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc, "streams", streamPath(s.hub, s.tls != nil), "max_subscribers", s.opts.maxSubscribers()}
 	if s.mln != nil {
 		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")
 	}
@@ -281,7 +287,7 @@ func (s *hubServer) logStart() {
 			"aud", s.audience)
 	}
 	if s.opts.Dev {
-		s.opts.printDevBanner(s.url, s.keys, s.devJWT, s.devSubJWT)
+		s.opts.printDevBanner(s.url, s.storeDesc, s.keys, s.devJWT, s.devSubJWT)
 	}
 }
 

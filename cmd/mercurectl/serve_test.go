@@ -242,8 +242,16 @@ func TestHubConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg = o.hubConfig(nil, nil, nil, nil)
-	if !cfg.Anonymous || !slices.Equal(cfg.CORSOrigins, []string{"*"}) {
-		t.Errorf("--dev: Anonymous %v, CORSOrigins %q; want true and *", cfg.Anonymous, cfg.CORSOrigins)
+	if !cfg.Anonymous || cfg.CORSOrigins != nil || !cfg.CORSAnyOriginWithCredentials {
+		t.Errorf("--dev: Anonymous %v, CORSOrigins %q, CORSAnyOriginWithCredentials %v; want true, none and true",
+			cfg.Anonymous, cfg.CORSOrigins, cfg.CORSAnyOriginWithCredentials)
+	}
+	o, err = parseServe(t, f, "--dev", "--cors-origin", "https://a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg = o.hubConfig(nil, nil, nil, nil); cfg.CORSAnyOriginWithCredentials || !slices.Equal(cfg.CORSOrigins, []string{"https://a.example"}) {
+		t.Errorf("--dev --cors-origin: the list must keep its meaning: %q, %v", cfg.CORSOrigins, cfg.CORSAnyOriginWithCredentials)
 	}
 	if cfg.Heartbeat != hub.DefaultHeartbeat || cfg.WriteTimeout != hub.DefaultWriteTimeout {
 		t.Errorf("defaults not passed through: %v %v", cfg.Heartbeat, cfg.WriteTimeout)
@@ -482,21 +490,27 @@ func TestRunServeLifecycle(t *testing.T) {
 	}
 }
 
+// --dev prints export lines with a token that keeps working after a
+// restart: the generated key is kept in the state directory (mode 0600)
+// and reused. CORS answers a credentialed request from any origin.
 func TestRunServeDev(t *testing.T) {
 	t.Parallel()
-	f, ts := newTestFactory(nil)
+	state := t.TempDir()
+	banner := func(stderr string) (jwt, hubURL string) {
+		for line := range strings.SplitSeq(stderr, "\n") {
+			if v, ok := strings.CutPrefix(line, "export MERCURE_JWT="); ok {
+				jwt = v
+			}
+			if v, ok := strings.CutPrefix(line, "export MERCURE_URL="); ok {
+				hubURL = v
+			}
+		}
+		return jwt, hubURL
+	}
+	f, ts := newTestFactory(envMap{"XDG_STATE_HOME": state})
 	f.Now = time.Now
 	addr, stop := startServe(t, f, "--dev")
-
-	var jwt, hubURL string
-	for line := range strings.SplitSeq(ts.Err.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, "MERCURE_JWT="); ok {
-			jwt = v
-		}
-		if v, ok := strings.CutPrefix(line, "MERCURE_URL="); ok {
-			hubURL = v
-		}
-	}
+	jwt, hubURL := banner(ts.Err.String())
 	if hubURL != "http://"+addr+hub.Path {
 		t.Errorf("MERCURE_URL=%q, want the hub URL", hubURL)
 	}
@@ -508,12 +522,23 @@ func TestRunServeDev(t *testing.T) {
 		!strings.Contains(string(claims), `"publish":["*"]`) || !strings.Contains(string(claims), `"subscribe":["*"]`) {
 		t.Errorf("dev token is not a legacy publish+subscribe * token: %s %s", header, claims)
 	}
+	keyFile := filepath.Join(state, "mercurectl", devKeyFileName)
+	for _, want := range []string{"Key: " + keyFile + " (kept for the next start", "History: in memory, lost when the hub stops."} {
+		if !strings.Contains(ts.Err.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, ts.Err.String())
+		}
+	}
+	if fi, err := os.Stat(keyFile); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600) {
+		t.Errorf("key file: %v, %v; want mode 0600", fi, err)
+	}
 	if status, body := publish(t, addr, jwt, "https://example.com/hello", "hi"); status != http.StatusOK {
 		t.Errorf("publish with the dev token: %d %q", status, body)
 	}
-	// Anonymous subscribers are allowed, and CORS is open.
+	// Anonymous subscribers are allowed, and a credentialed request from
+	// any origin gets its Origin back, with credentials.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, hubURL+"?topic=*", nil)
 	req.Header.Set("Origin", "https://anywhere.example")
+	req.Header.Set("Cookie", "mercureAuthorization="+jwt)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
@@ -521,10 +546,34 @@ func TestRunServeDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") == "" {
-		t.Errorf("anonymous subscribe: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "https://anywhere.example" ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("credentialed subscribe: %d, Access-Control-Allow-Origin %q, Access-Control-Allow-Credentials %q",
+			resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
 	}
 	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next start reuses the key: the first banner's token still works.
+	f2, ts2 := newTestFactory(envMap{"XDG_STATE_HOME": state})
+	f2.Now = time.Now
+	addr2, stop2 := startServe(t, f2, "--dev")
+	if status, body := publish(t, addr2, jwt, "https://example.com/hello", "again"); status != http.StatusOK {
+		t.Errorf("publish after a restart with the first token: %d %q\n%s", status, body, ts2.Err.String())
+	}
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A key given on the command line is used instead, and nothing is kept.
+	f3, ts3 := newTestFactory(envMap{"XDG_STATE_HOME": t.TempDir()})
+	f3.Now = time.Now
+	_, stop3 := startServe(t, f3, "--dev", "--jwt-key", "given-key-given-key-given-key-0123")
+	if strings.Contains(ts3.Err.String(), "Key: ") {
+		t.Errorf("a given key is reported as kept:\n%s", ts3.Err.String())
+	}
+	if err := stop3(); err != nil {
 		t.Fatal(err)
 	}
 }

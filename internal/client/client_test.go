@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -31,6 +32,18 @@ func newTestClient(tb testing.TB, hubURL string, o Options) *Client {
 	tr := &http.Transport{}
 	tb.Cleanup(tr.CloseIdleConnections)
 	o.HubURL = hubURL
+	o.HTTPClient = &http.Client{Transport: tr}
+	c, err := New(o)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+// newBubbleClient is newTestClient for a hub of newBubbleFakeHub.
+func newBubbleClient(tb testing.TB, tr *http.Transport, o Options) *Client {
+	tb.Helper()
+	o.HubURL = "http://hub.test:80" + HubPath
 	o.HTTPClient = &http.Client{Transport: tr}
 	c, err := New(o)
 	if err != nil {
@@ -687,34 +700,39 @@ func TestSubscribeHubRestart(t *testing.T) {
 	}
 }
 
-// The hub's retry: sets the backoff base, even without an event.
+// The hub's retry: sets the backoff base, even without an event: the client
+// reconnects after the delay it reports, jittered within [retry/2, retry], on
+// the clock of a synctest bubble.
 func TestSubscribeHonoursRetry(t *testing.T) {
 	t.Parallel()
-	h := newFakeHub(t)
-	h.retry = 60
-	h.dropAfter = 1
-	col := newCollector()
-	col.stopAt = 2
-	// Without the hub's retry, the first reconnection would wait an hour.
-	c := newTestClient(t, h.url(), Options{ReconnectDelay: time.Hour, MaxReconnectDelay: 2 * time.Hour})
-	wait := runSubscribe(t, t.Context(), c, col.request("t"))
-	waitConn(t, col)
-	start := time.Now()
-	h.publish(fakeUpdate{topics: []string{"t"}})
-	waitConn(t, col)
-	elapsed := time.Since(start)
-	h.publish(fakeUpdate{topics: []string{"t"}})
-	if err := wait(); err != nil {
-		t.Fatal(err)
-	}
-	if elapsed < 30*time.Millisecond || elapsed > 5*time.Second {
-		t.Fatalf("reconnected after %v, want about 30-60ms", elapsed)
-	}
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	if d := col.disconns[0]; d < 30*time.Millisecond || d > 60*time.Millisecond {
-		t.Fatalf("delay %v, want in [30ms, 60ms]", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h, tr := newBubbleFakeHub(t)
+		h.retry = 60
+		h.dropAfter = 1
+		col := newCollector()
+		col.stopAt = 2
+		// Without the hub's retry, the first reconnection would wait an hour.
+		c := newBubbleClient(t, tr, Options{ReconnectDelay: time.Hour, MaxReconnectDelay: 2 * time.Hour})
+		wait := runSubscribe(t, t.Context(), c, col.request("t"))
+		waitConn(t, col)
+		start := time.Now()
+		h.publish(fakeUpdate{topics: []string{"t"}})
+		waitConn(t, col)
+		elapsed := time.Since(start)
+		h.publish(fakeUpdate{topics: []string{"t"}})
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		d := col.disconns[0]
+		if d < 30*time.Millisecond || d > 60*time.Millisecond {
+			t.Fatalf("delay %v, want in [30ms, 60ms]", d)
+		}
+		if elapsed != d {
+			t.Fatalf("reconnected after %v, want after the %v delay", elapsed, d)
+		}
+	})
 }
 
 func TestBackoff(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mercurectl/mercurectl/internal/memnet"
 	"github.com/mercurectl/mercurectl/internal/sse"
 )
 
@@ -85,6 +86,23 @@ func (h *fakeHub) url() string {
 	return "http://" + h.addr + HubPath
 }
 
+// newBubbleFakeHub is newFakeHub for a testing/synctest bubble (call it
+// inside synctest.Test): it serves on an in-memory listener, which the
+// returned transport reaches, so that the exchange runs on the bubble's
+// clock. It cannot be restarted.
+func newBubbleFakeHub(tb testing.TB) (*fakeHub, *http.Transport) {
+	tb.Helper()
+	h := &fakeHub{tb: tb, retry: -1, subs: map[chan fakeUpdate]struct{}{}}
+	ln := memnet.Listen("hub.test:80")
+	tr := ln.Transport()
+	h.serve(ln)
+	tb.Cleanup(func() {
+		h.stop()
+		tr.CloseIdleConnections()
+	})
+	return h, tr
+}
+
 func (h *fakeHub) start(addr string) {
 	h.tb.Helper()
 	var ln net.Listener
@@ -98,6 +116,11 @@ func (h *fakeHub) start(addr string) {
 	if err != nil {
 		h.tb.Fatalf("listen: %v", err)
 	}
+	h.serve(ln)
+}
+
+// serve starts a server generation on ln.
+func (h *fakeHub) serve(ln net.Listener) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	h.mu.Lock()
 	h.addr, h.srv, h.done = ln.Addr().String(), srv, make(chan struct{})

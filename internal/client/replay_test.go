@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/sse"
@@ -75,53 +76,59 @@ func TestReplayMarker(t *testing.T) {
 	}
 }
 
-// Against other hubs, Replay ends after Idle without traffic.
+// Against other hubs, Replay ends after Idle without traffic: exactly Idle
+// after the last byte, on the clock of a synctest bubble.
 func TestReplayIdle(t *testing.T) {
 	t.Parallel()
-	h := newFakeHub(t)
-	all := seed(h, 5)
-	c := newTestClient(t, h.url(), Options{})
-	const idle = 150 * time.Millisecond
+	synctest.Test(t, func(t *testing.T) {
+		h, tr := newBubbleFakeHub(t)
+		all := seed(h, 5)
+		c := newBubbleClient(t, tr, Options{})
+		const idle = 150 * time.Millisecond
 
-	start := time.Now()
-	ids, res, err := replayIDs(t, c, ReplayRequest{From: all[1], Idle: idle})
-	elapsed := time.Since(start)
-	if err != nil || !slices.Equal(ids, all[2:]) || res.End != ReplayEndIdle || res.Gap {
-		t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
-	}
-	if elapsed < idle || elapsed > idle+2*time.Second {
-		t.Fatalf("ended after %v, want about %v", elapsed, idle)
-	}
+		start := time.Now()
+		ids, res, err := replayIDs(t, c, ReplayRequest{From: all[1], Idle: idle})
+		if err != nil || !slices.Equal(ids, all[2:]) || res.End != ReplayEndIdle || res.Gap {
+			t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
+		}
+		if elapsed := time.Since(start); elapsed != idle {
+			t.Fatalf("ended after %v, want %v", elapsed, idle)
+		}
 
-	// Nothing to replay: ends after Idle too, with From as LastEventID.
-	ids, res, err = replayIDs(t, c, ReplayRequest{From: all[4], Idle: idle})
-	if err != nil || len(ids) != 0 || res.End != ReplayEndIdle || res.LastEventID != all[4] {
-		t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
-	}
-	if !hasQuery(h.subscribeRequests()[1], "lastEventID", all[4]) {
-		t.Fatalf("cursor not sent: %s", h.subscribeRequests()[1].url.RawQuery)
-	}
+		// Nothing to replay: ends after Idle too, with From as LastEventID.
+		ids, res, err = replayIDs(t, c, ReplayRequest{From: all[4], Idle: idle})
+		if err != nil || len(ids) != 0 || res.End != ReplayEndIdle || res.LastEventID != all[4] {
+			t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
+		}
+		if !hasQuery(h.subscribeRequests()[1], "lastEventID", all[4]) {
+			t.Fatalf("cursor not sent: %s", h.subscribeRequests()[1].url.RawQuery)
+		}
+	})
 }
 
-// Traffic keeps an idle replay going; the timer restarts on every byte.
+// Traffic keeps an idle replay going; the timer restarts on every byte, so
+// the replay ends Idle after the last update.
 func TestReplayIdleRestartsOnTraffic(t *testing.T) {
 	t.Parallel()
-	h := newFakeHub(t)
-	c := newTestClient(t, h.url(), Options{})
-	const idle = 300 * time.Millisecond
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 4 {
-			time.Sleep(idle / 3)
-			h.publish(fakeUpdate{topics: []string{"t"}})
+	synctest.Test(t, func(t *testing.T) {
+		h, tr := newBubbleFakeHub(t)
+		c := newBubbleClient(t, tr, Options{})
+		const idle = 300 * time.Millisecond
+		start := time.Now()
+		go func() {
+			for range 4 {
+				time.Sleep(idle / 3)
+				h.publish(fakeUpdate{topics: []string{"t"}})
+			}
+		}()
+		ids, res, err := replayIDs(t, c, ReplayRequest{From: Earliest, Idle: idle})
+		if err != nil || len(ids) != 4 || res.End != ReplayEndIdle {
+			t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
 		}
-	}()
-	ids, res, err := replayIDs(t, c, ReplayRequest{From: Earliest, Idle: idle})
-	<-done
-	if err != nil || len(ids) != 4 || res.End != ReplayEndIdle {
-		t.Fatalf("ids %v, result %+v, err %v", ids, res, err)
-	}
+		if elapsed, want := time.Since(start), 4*(idle/3)+idle; elapsed != want {
+			t.Fatalf("ended after %v, want %v (Idle after the last update)", elapsed, want)
+		}
+	})
 }
 
 // docs/protocol.md#subscribe-cursors: an unknown cursor is a gap.

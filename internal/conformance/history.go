@@ -13,42 +13,18 @@ const seamUpdates = 20
 
 func historyCases() []*caseDef {
 	return []*caseDef{
-		{
-			group: "history", name: "query-cursor",
-			spec07: d07Reconcile, spec08: d08Reconcile,
-			run: func(t *T) error {
-				ids, err := t.publishSeq(t.topic("t"), 3)
-				if err != nil {
-					return err
-				}
-				return t.checkReplay(sub{sels: []sel{exact(t.topic("t"))}, queryCursor: &ids[0]}, ids[1:],
-					"the updates after the "+t.cursorParam()+" query parameter", "the "+t.cursorParam()+" query parameter was ignored")
-			},
-		},
-		{
-			group: "history", name: "header-cursor",
-			spec07: d07Reconcile, spec08: d08Reconcile,
-			run: func(t *T) error {
-				ids, err := t.publishSeq(t.topic("t"), 3)
-				if err != nil {
-					return err
-				}
-				return t.checkReplay(sub{sels: []sel{exact(t.topic("t"))}, headerCursor: &ids[0]}, ids[1:],
-					"the updates after the Last-Event-ID header", "the Last-Event-ID request header was ignored")
-			},
-		},
-		{
-			group: "history", name: "header-beats-query",
-			spec07: d07Reconcile, spec08: d08Reconcile,
-			run: func(t *T) error {
-				ids, err := t.publishSeq(t.topic("t"), 3)
-				if err != nil {
-					return err
-				}
-				return t.checkReplay(sub{sels: []sel{exact(t.topic("t"))}, queryCursor: &ids[0], headerCursor: &ids[1]}, ids[2:],
-					"the updates after the Last-Event-ID header (the query parameter names an earlier one)", "the Last-Event-ID request header was ignored")
-			},
-		},
+		cursorCase("query-cursor", func(t *T, ids []string) (sub, []string, string, string) {
+			return sub{queryCursor: &ids[0]}, ids[1:],
+				"the updates after the " + t.cursorParam() + " query parameter", "the " + t.cursorParam() + " query parameter was ignored"
+		}),
+		cursorCase("header-cursor", func(_ *T, ids []string) (sub, []string, string, string) {
+			return sub{headerCursor: &ids[0]}, ids[1:],
+				"the updates after the Last-Event-ID header", "the Last-Event-ID request header was ignored"
+		}),
+		cursorCase("header-beats-query", func(_ *T, ids []string) (sub, []string, string, string) {
+			return sub{queryCursor: &ids[0], headerCursor: &ids[1]}, ids[2:],
+				"the updates after the Last-Event-ID header (the query parameter names an earlier one)", "the Last-Event-ID request header was ignored"
+		}),
 		{
 			group: "history", name: "response-cursor",
 			spec07: d07Reconcile, spec08: d08Reconcile,
@@ -134,6 +110,25 @@ func historyCases() []*caseDef {
 			group: "history", name: "duplicate-id-earliest-entry",
 			spec08: d08Reconcile,
 			run:    checkDuplicateID,
+		},
+	}
+}
+
+// cursorCase publishes three updates on a topic, then checks the replay of
+// a subscription to it with the cursors that how returns (with what the
+// replay must be, and how to describe it).
+func cursorCase(name string, how func(t *T, ids []string) (s sub, want []string, what, hint string)) *caseDef {
+	return &caseDef{
+		group: "history", name: name,
+		spec07: d07Reconcile, spec08: d08Reconcile,
+		run: func(t *T) error {
+			ids, err := t.publishSeq(t.topic("t"), 3)
+			if err != nil {
+				return err
+			}
+			s, want, what, hint := how(t, ids)
+			s.sels = []sel{exact(t.topic("t"))}
+			return t.checkReplay(s, want, what, hint)
 		},
 	}
 }

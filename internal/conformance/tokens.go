@@ -178,15 +178,7 @@ func tokenExpiry(tok string) (time.Time, bool) {
 // tokenGeneration returns the generation a ready token is for: draft-08 for
 // an RFC 9068 access token (header typ at+jwt), draft-07 for any other.
 func tokenGeneration(tok string) client.Protocol {
-	header, _, err := token.Inspect(tok)
-	if err != nil {
-		return client.Protocol07
-	}
-	var h struct {
-		Typ string `json:"typ"`
-	}
-	_ = json.Unmarshal(header, &h) // a typ that is not a string is not at+jwt
-	if strings.TrimPrefix(strings.ToLower(h.Typ), "application/") == "at+jwt" {
+	if f, err := token.FormatOf(tok); err == nil && f == token.FormatAccessToken {
 		return client.Protocol08
 	}
 	return client.Protocol07

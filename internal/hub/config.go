@@ -98,6 +98,11 @@ type Config struct {
 	// match…= values) of one subscription request; larger gets 400.
 	// Required (not 0).
 	MaxSelectorBytes int
+	// MaxSubscribers caps the open subscription requests (0 = no cap).
+	// Beyond it a subscriber gets 503 with Retry-After and a closed
+	// connection, so that a flood of subscribers cannot take the descriptors
+	// publishers need.
+	MaxSubscribers int
 	// QueueSize is the per-subscriber queue bound. Required (not 0).
 	QueueSize int
 	// Draft08Only switches the legacy generation off

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -178,4 +179,135 @@ func TestReplayEndsCleanlyWhenTheStoreFails(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "page 7") {
 		t.Errorf("no ERROR log naming the failure; logs: %s", logs.String())
 	}
+}
+
+// TestSubscriberThatStopsReadingIsDroppedAndLogged opens a subscription on
+// a connection that never reads, fills the kernel buffers with updates, and
+// expects the hub to drop it after the dispatch timeout, with an info log
+// naming the subscriber and the reason, and the metric counted.
+func TestSubscriberThatStopsReadingIsDroppedAndLogged(t *testing.T) {
+	t.Parallel()
+	for _, park := range []bool{true, false} {
+		t.Run(fmt.Sprint("park=", park), func(t *testing.T) {
+			t.Parallel()
+			testStuckSubscriberDropped(t, park)
+		})
+	}
+}
+
+func testStuckSubscriberDropped(t *testing.T, park bool) {
+	var logs lockedBuffer
+	th := newTestHub(t, func(c *Config) {
+		c.Anonymous = true
+		c.ParkIdle = park
+		c.DispatchTimeout = 200 * time.Millisecond
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	conn, err := net.Dial("tcp", th.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	if _, err := io.WriteString(conn, "GET "+Path+"?topic=t HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the subscription is registered.
+	deadline := time.Now().Add(5 * time.Second)
+	for th.h.Subscribers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscription was not registered")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tok := legacyToken(t, []string{"*"}, nil)
+	data := strings.Repeat("x", 256<<10)
+	for i := 0; i < 200 && th.h.Subscribers() > 0; i++ {
+		th.mustPublish(t, tok, url.Values{"topic": {"t"}, "data": {data}})
+	}
+	for th.h.Subscribers() > 0 {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatal("the subscriber that stopped reading is still connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `level=INFO msg="subscriber dropped: it stopped reading" subscriber=urn:uuid:`) ||
+		!strings.Contains(out, "reason=dispatch_timeout") {
+		t.Errorf("no drop log with the subscriber id and reason; logs:\n%.2000s", out)
+	}
+	mfs, err := th.h.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "mercure_subscribers_dropped_total" {
+			for _, m := range mf.GetMetric() {
+				found = found || m.GetCounter().GetValue() >= 1
+			}
+		}
+	}
+	if !found {
+		t.Error("mercure_subscribers_dropped_total not counted")
+	}
+}
+
+// failingAppendStore refuses every append, as a store on a full disk does.
+type failingAppendStore struct{ *history.Memory }
+
+func (failingAppendStore) Append(context.Context, *history.Update) error {
+	return fmt.Errorf("commit history: no space left on device: %w", history.ErrUnavailable)
+}
+
+func TestStoreFailuresAreLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	th := newTestHub(t, func(c *Config) {
+		c.Store = failingAppendStore{history.NewMemory(history.Retention{}, nil)}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	tok := legacyToken(t, []string{"*"}, nil)
+	for range 20 {
+		resp, body := th.publish(t, tok, url.Values{"topic": {"t"}})
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("publish: %d %q, want 503", resp.StatusCode, body)
+		}
+	}
+	if n := strings.Count(logs.String(), "the history store refused an update"); n != 1 {
+		t.Fatalf("%d log lines for 20 failures, want 1; logs:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "no space left on device") {
+		t.Errorf("the log does not say why: %s", logs.String())
+	}
+}
+
+func TestSubscribersBeyondTheCapGet503AndPublishersStillGetThrough(t *testing.T) {
+	t.Parallel()
+	th := newTestHub(t, func(c *Config) { c.Anonymous = true; c.MaxSubscribers = 3 })
+	for range 3 {
+		if s, resp := th.subscribe(t, "topic=t", nil); s == nil {
+			t.Fatalf("subscribe under the cap: %d", resp.StatusCode)
+		}
+	}
+	for _, q := range []string{"topic=t", "match=t"} {
+		s, resp := th.subscribe(t, q, nil)
+		if s != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("subscribe over the cap: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	th.mustPublish(t, legacyToken(t, []string{"*"}, nil), url.Values{"topic": {"t"}})
+	mfs, err := th.h.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "mercure_subscriptions_refused_total" {
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 2 {
+				t.Errorf("refused = %v, want 2", v)
+			}
+			return
+		}
+	}
+	t.Error("no mercure_subscriptions_refused_total metric")
 }

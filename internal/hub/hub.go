@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mercurectl/mercurectl/internal/match"
+	"github.com/mercurectl/mercurectl/internal/ratelog"
 	"github.com/mercurectl/mercurectl/internal/token"
 )
 
@@ -47,6 +48,11 @@ type Hub struct {
 	// streams counts subscription handlers from registration until their
 	// closing events are published, so Shutdown can wait for them.
 	streams tracker
+	// storeLog keeps store failures, which a full disk makes recur on
+	// every publish, to one log line per interval.
+	storeLog ratelog.Limiter
+	// admission enforces Config.MaxSubscribers.
+	admission admission
 	// park owns the parked streams; nil when parking is off or unsupported.
 	park *parker
 }
@@ -119,6 +125,7 @@ func New(cfg Config) (*Hub, error) {
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
+	h.storeLog.Now = h.now
 	h.park = newParker(h)
 	h.metrics = newMetrics(h)
 	if err := h.bc.resume(cfg.Store); err != nil {

@@ -97,7 +97,10 @@ func (th *testHub) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
-func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
+// newTestConfig is the configuration of test hubs at hubURL: a memory
+// store, the test key for publishers and subscribers, and the stream path of
+// the pass.
+func newTestConfig(tb testing.TB, hubURL string) Config {
 	tb.Helper()
 	v, err := token.NewVerifier(token.VerifierConfig{Key: testKey})
 	if err != nil {
@@ -108,8 +111,14 @@ func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
 	cfg.PublisherVerifier, cfg.SubscriberVerifier = v, v
 	testConfig(&cfg)
 	// The hub's resource identifier is its own URL, as serve pins it.
+	cfg.ResourceIdentifier = hubURL
+	return cfg
+}
+
+func newTestHub(tb testing.TB, mod func(*Config)) *testHub {
+	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + Path
+	cfg := newTestConfig(tb, "http://"+srv.Listener.Addr().String()+Path)
 	if mod != nil {
 		mod(&cfg)
 	}

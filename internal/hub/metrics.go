@@ -23,6 +23,8 @@ type metrics struct {
 	publishLatency   prometheus.Histogram
 	dispatchLatency  prometheus.Histogram
 	lagging          prometheus.Counter
+	dropped          *prometheus.CounterVec // by reason
+	refused          prometheus.Counter     // subscriptions over MaxSubscribers
 	blockedWrites    prometheus.Counter
 }
 
@@ -64,11 +66,19 @@ func newMetrics(h *Hub) *metrics {
 			Help: "Writes to parked streams that the socket took only in part (the rest waits until it is writable).",
 		}),
 	}
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mercure_subscribers_dropped_total",
+		Help: "Subscribers disconnected because they stopped reading: a write timed out (dispatch timeout) or failed.",
+	}, []string{"reason"})
+	m.refused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mercure_subscriptions_refused_total",
+		Help: "Subscriptions refused with 503 because the hub had its maximum of open subscriptions.",
+	})
 	parking := 0.0
 	if h.park != nil {
 		parking = 1
 	}
-	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging, m.blockedWrites,
+	m.reg.MustRegister(m.subscribersTotal, m.updates, m.publishErrors, m.publishLatency, m.dispatchLatency, m.lagging, m.blockedWrites, m.dropped, m.refused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mercure_parking_enabled",
 			Help: "1 when idle plain HTTP/1.1 streams are parked without a goroutine, 0 when every stream keeps its own.",

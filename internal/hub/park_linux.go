@@ -284,6 +284,9 @@ func (pk *parker) sweep(now time.Time) {
 	defer pk.mu.Unlock()
 	for pc := range pk.blocked {
 		if since := pc.blockedSince.Load(); since != 0 && nowNano-since >= limit {
+			if pc.end.Load() == uint32(endNone) {
+				pk.h.noteDropped(pc.s, "dispatch_timeout", nil)
+			}
 			pc.requestEnd(endStalled)
 		}
 	}

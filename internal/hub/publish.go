@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +95,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 	}
 
 	if err := h.appendUpdate(r.Context(), u); err != nil {
+		h.storeFailed("publish", err)
 		return "", storeError(err)
 	}
 	h.metrics.updates.Inc()
@@ -219,3 +221,16 @@ func newUpdateID() string {
 // newSubscriberID identifies a connection: urn:uuid: + a random UUIDv4
 // (docs/protocol.md#subscription-topics).
 func newSubscriberID() string { return uuid.New().URN() }
+
+// storeFailed logs a failed append at most once per interval, with the
+// number of failures not logged since: a full disk or a Redis that is down
+// fails every publish, and the operator needs to hear of it once.
+func (h *Hub) storeFailed(what string, err error) {
+	if errors.Is(err, history.ErrClosed) || errors.Is(err, context.Canceled) {
+		return // the hub is stopping, or the publisher left
+	}
+	if ok, n := h.storeLog.Allow(); ok {
+		h.log.Error("the history store refused an update: publishes get 503 until it recovers",
+			"while", what, "error", err, "failures_not_logged", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -192,6 +193,20 @@ func (h *Hub) checkSelectorBytes(raw []rawSelector) error {
 
 // serveSubscribe handles GET, HEAD and QUERY on the hub path.
 func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
+	// The cap is checked first: a flood of subscriptions must cost the hub
+	// as little as possible, and leave descriptors for publishers. Once
+	// the subscriber is registered, its place is given back by release,
+	// whichever path (parked or not) ends its stream.
+	if !h.admission.admit(h.cfg.MaxSubscribers) {
+		h.refuseFull(w, r, genUnknown)
+		return
+	}
+	admitted := true
+	defer func() {
+		if admitted {
+			h.admission.release()
+		}
+	}()
 	req, err := h.parseSubscribe(r)
 	if err != nil {
 		h.writeError(w, r, genUnknown, err)
@@ -228,6 +243,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	until, untilID := h.bc.add(s)
+	admitted = false // release gives the place back
 	h.subscribed(s)
 	defer func() {
 		if !parked {
@@ -312,6 +328,7 @@ func (h *Hub) release(s *subscriber) {
 	h.bc.remove(s)
 	h.unsubscribed(s)
 	h.streams.done()
+	h.admission.release()
 }
 
 // newSubscription authenticates the request and builds its subscriber.
@@ -416,7 +433,12 @@ type conn struct {
 	failed bool
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+// bufPool holds the write buffers of streams, shared by the portable and the
+// parked paths. Every buffer in it has at least bufPoolSize bytes of
+// capacity: a parked write slices room for the chunk header out of it.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, bufPoolSize); return &b }}
+
+const bufPoolSize = 16 << 10
 
 // flush writes the buffer under the dispatch timeout.
 func (c *conn) flush() error {
@@ -504,6 +526,7 @@ func (c *conn) live(lastSent uint64) {
 			c.h.metrics.lagging.Inc()
 			until := c.h.bc.resync(c.s)
 			if err := c.catchUp(lastSent, until); err != nil {
+				c.dropped(err)
 				return
 			}
 			lastSent = max(lastSent, until)
@@ -524,15 +547,50 @@ func (c *conn) live(lastSent uint64) {
 		}
 		err := c.flush()
 		spare = batch
-		if c.buf != nil && cap(c.buf) <= 64<<10 {
+		// A heartbeat alone is written from a small buffer of its own,
+		// which must not enter the pool.
+		if c.buf != nil && cap(c.buf) >= bufPoolSize && cap(c.buf) <= 64<<10 {
 			b := c.buf[:0]
 			bufPool.Put(&b)
 		}
 		c.buf = nil
 		if err != nil {
+			c.dropped(err)
 			return
 		}
 	}
+}
+
+// dropped reports a live subscriber whose write failed while it was still
+// connected as far as the hub knew: it stopped reading (the kernel buffer
+// filled up and the dispatch timeout passed) or its connection broke.
+// A client that left, or a hub that is stopping, is not news.
+func (c *conn) dropped(err error) {
+	select {
+	case <-c.h.done:
+		return
+	default:
+	}
+	// A failed write cancels the request's context too, so only a
+	// deadline tells a stuck reader from one that left.
+	reason := "dispatch_timeout"
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if c.ctx.Err() != nil || errors.Is(err, history.ErrClosed) {
+			return
+		}
+		reason = "write_error"
+	}
+	c.h.noteDropped(c.s, reason, err)
+}
+
+// noteDropped logs, at info, and counts a subscriber cut for not reading.
+func (h *Hub) noteDropped(s *subscriber, reason string, err error) {
+	h.metrics.dropped.WithLabelValues(reason).Inc()
+	attrs := []any{"subscriber", s.id, "reason", reason, "dispatch_timeout", h.cfg.DispatchTimeout}
+	if err != nil {
+		attrs = append(attrs, "error", err)
+	}
+	h.log.Info("subscriber dropped: it stopped reading", attrs...)
 }
 
 // storeError maps store failures to replies.

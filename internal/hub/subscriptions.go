@@ -3,8 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -208,11 +206,8 @@ func (h *Hub) announce(s *subscriber, active bool) {
 		}
 		u.Data = string(data)
 		if err = h.appendUpdate(ctx, u); err != nil {
-			level := slog.LevelWarn
-			if errors.Is(err, history.ErrClosed) {
-				level = slog.LevelDebug // the hub is stopping
-			}
-			h.log.Log(context.Background(), level, "cannot publish a subscription event",
+			h.storeFailed("subscription event", err)
+			h.log.Debug("cannot publish a subscription event",
 				"subscriber", s.id, "topic", sub.topic, "active", active, "error", err)
 		}
 	}

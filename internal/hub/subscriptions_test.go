@@ -786,7 +786,7 @@ func TestSubscriptionEventStoreFailure(t *testing.T) {
 	if ev := s.next(t); ev.ID != id {
 		t.Fatalf("event = %+v", ev)
 	}
-	if !strings.Contains(logs.String(), "cannot publish a subscription event") {
+	if !strings.Contains(logs.String(), `the history store refused an update: publishes get 503 until it recovers" while="subscription event"`) {
 		t.Errorf("no log line for the failed event; logs:\n%s", logs.String())
 	}
 }

@@ -271,3 +271,20 @@ func Inspect(raw string) (header, claims json.RawMessage, err error) {
 	}
 	return dec[0], dec[1], nil
 }
+
+// FormatOf returns the format of raw, decoded without verification:
+// FormatAccessToken when its header typ is at+jwt or application/at+jwt
+// (RFC 9068 section 2.1, compared case-insensitively), FormatLegacy for any
+// other token, and an error wrapping ErrMalformed when raw is not a token.
+// Clients use it to speak the generation a ready token is meant for.
+func FormatOf(raw string) (Format, error) {
+	header, _, err := Inspect(raw)
+	if err != nil {
+		return 0, err
+	}
+	var h map[string]any
+	if err := json.Unmarshal(header, &h); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return formatOf(h), nil
+}

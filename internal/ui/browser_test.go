@@ -147,7 +147,7 @@ func TestDebugUIInBrowser(t *testing.T) {
 	var devJWT string
 	sc := bufio.NewScanner(strings.NewReader(stderr.String()))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "MERCURE_JWT="); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), "export MERCURE_JWT="); ok {
 			devJWT = v
 		}
 	}

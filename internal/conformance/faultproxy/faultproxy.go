@@ -156,6 +156,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			topic = f.Get("topic")
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		req.ContentLength = int64(len(body))
 	}
 	req.Header = r.Header.Clone()
@@ -179,6 +180,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	resp, err := p.client.Do(req)
+	if err != nil && strings.Contains(err.Error(), "server closed idle connection") && r.Context().Err() == nil {
+		// The hub closed a pooled connection just as the proxy reused it:
+		// the request was not processed, so it is sent again (the
+		// transport does so itself for idempotent methods only).
+		if req.GetBody != nil {
+			req.Body, _ = req.GetBody()
+		}
+		resp, err = p.client.Do(req)
+	}
 	if err != nil {
 		http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
 		return
