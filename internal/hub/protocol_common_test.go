@@ -774,6 +774,15 @@ func TestResponseHeaders(t *testing.T) {
 		"Expire":            "0",
 		"X-Accel-Buffering": "no",
 	}
+	if th.h.Parking() {
+		// A parked stream's connection closes when the stream ends
+		// (docs/protocol.md#parked-streams): Connection: close, which Go's
+		// client turns into resp.Close.
+		delete(want, "Connection")
+		if !s.resp.Close {
+			t.Errorf("parked stream: the response does not say Connection: close")
+		}
+	}
 	for k, v := range confSecurityHeaders {
 		want[k] = v
 	}

@@ -227,7 +227,13 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
-	if r.ProtoMajor == 1 {
+	switch {
+	case h.park.parkable(r):
+		// A parked stream's connection closes when the stream ends
+		// (docs/protocol.md#parked-streams): say so, so that no client
+		// puts it back in its pool and sends a request on it.
+		hd.Set("Connection", "close")
+	case r.ProtoMajor == 1:
 		hd.Set("Connection", "keep-alive")
 	}
 	hd.Set("Pragma", "no-cache")
