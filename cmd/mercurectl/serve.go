@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -74,10 +75,13 @@ type serveOptions struct {
 	LogLevel           string
 	Dev                bool
 	UI                 bool
+	AccessLog          bool
+	TrustedProxies     []string
 	ShutdownTimeout    time.Duration
 
 	// Set by validate.
 	transport transportSpec
+	proxies   []netip.Prefix
 }
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
@@ -207,6 +211,10 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: a key kept in the state directory if none is given, anonymous, CORS for any origin with credentials, the debug UI, print export lines with a token")
 	fl.BoolVar(&opts.UI, "ui", false, "serve the debug UI at /.well-known/mercure/ui/ (always on with --dev)")
 	bindEnv(fl, "ui", "MERCURE_UI")
+	fl.BoolVar(&opts.AccessLog, "access-log", true, "log one line per request at info (a subscription's when it ends, with why); refusals are logged either way")
+	bindEnv(fl, "access-log", "MERCURE_ACCESS_LOG")
+	fl.StringArrayVar(&opts.TrustedProxies, "trusted-proxy", nil, "honour X-Forwarded-For and X-Forwarded-Proto only from this `CIDR` or address (repeatable)")
+	bindEnv(fl, "trusted-proxy", "MERCURE_TRUSTED_PROXIES")
 	fl.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a graceful shutdown may wait for in-flight requests")
 	return cmd
 }

@@ -347,6 +347,12 @@ func (pc *parkedConn) wake() {
 
 func (pc *parkedConn) requestEnd(r endReason) {
 	pc.end.CompareAndSwap(uint32(endNone), uint32(r))
+	switch r {
+	case endShutdown:
+		pc.s.end(goneShutdown)
+	case endStalled:
+		pc.s.end(goneSlowReader)
+	}
 	pc.wake()
 }
 
@@ -361,6 +367,9 @@ func (pc *parkedConn) run() {
 	}
 	ev := poll.Event(pc.events.Swap(0))
 	end := endReason(pc.end.Load())
+	if ev.Hangup() {
+		pc.s.end(goneClient)
+	}
 	if pc.catching {
 		// The catch-up goroutine owns the socket: interrupt it.
 		if ev.Hangup() {
@@ -385,6 +394,7 @@ func (pc *parkedConn) run() {
 		n, err := pc.write(pc.pending)
 		switch {
 		case err != nil:
+			pc.s.end(writeGone(err))
 			pc.finishLocked(false)
 			return
 		case n < len(pc.pending):
@@ -396,6 +406,7 @@ func (pc *parkedConn) run() {
 	}
 	batch, lagging, flags := pc.s.take(nil)
 	if flags&flagExpire != 0 {
+		pc.s.end(pc.s.deadlineReason())
 		pc.finishLocked(true)
 		return
 	}
@@ -431,6 +442,7 @@ func (pc *parkedConn) run() {
 	switch {
 	case err != nil:
 		putBuf(bp)
+		pc.s.end(writeGone(err))
 		pc.finishLocked(false)
 	case n < len(out):
 		pc.pending, pc.pendBuf = out[n:], bp
@@ -523,6 +535,7 @@ func (pc *parkedConn) catchUp(ctx context.Context, cancel context.CancelFunc) {
 	if pc.pending != nil {
 		if err = writeRaw(pc.nc, pc.pending, h.cfg.DispatchTimeout); err != nil {
 			c.failed = true
+			pc.s.end(writeGone(err))
 		}
 		pc.releasePending()
 	}
@@ -537,6 +550,10 @@ func (pc *parkedConn) catchUp(ctx context.Context, cancel context.CancelFunc) {
 		}
 	}
 	_ = pc.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		// A hang-up or an end asked for has recorded its reason already.
+		c.endedBy(err)
+	}
 
 	pc.mu.Lock()
 	pc.catching, pc.cancel = false, nil

@@ -229,9 +229,11 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "private, no-cache, no-store, must-revalidate, max-age=0")
 	switch {
 	case h.park.parkable(r):
-		// A parked stream's connection closes when the stream ends
-		// (docs/protocol.md#parked-streams): say so, so that no client
-		// puts it back in its pool and sends a request on it.
+		// A parked stream ends with its connection: net/http no longer
+		// owns it and cannot read a next request from it. Without this a
+		// client would put the connection back in its idle pool after a
+		// clean end, and its next request on it would fail ("server
+		// closed idle connection").
 		hd.Set("Connection", "close")
 	case r.ProtoMajor == 1:
 		hd.Set("Connection", "keep-alive")
@@ -247,6 +249,12 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	if !h.streams.add() {
 		h.writeError(w, r, req.gen, errShuttingDown)
 		return
+	}
+	if rec := recordOf(w); rec != nil {
+		// From here the request's line is the subscription's, written by
+		// release when it ends.
+		rec.gen, rec.sub, rec.status = req.gen, s, http.StatusOK
+		s.rec = rec
 	}
 	until, untilID := h.bc.add(s)
 	admitted = false // release gives the place back
@@ -278,6 +286,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 				seq, found, err = h.cfg.Store.Lookup(r.Context(), req.cursor)
 			}
 			if err != nil {
+				s.end(goneStoreError)
 				h.writeError(w, r, req.gen, storeError(err))
 				return
 			}
@@ -310,6 +319,7 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	lastSent := max(until, after)
 	if replay {
 		if err := c.catchUp(after, until); err != nil {
+			c.endedBy(err)
 			h.log.Debug("replay ended", "subscriber", s.id, "error", err)
 			return
 		}
@@ -329,10 +339,13 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 // release unregisters s once its stream has ended, publishes its closing
-// subscription events, and lets Shutdown know.
+// subscription events, writes its log line, and lets Shutdown know.
 func (h *Hub) release(s *subscriber) {
 	h.bc.remove(s)
 	h.unsubscribed(s)
+	if s.rec != nil {
+		h.logSubscription(s.rec, s)
+	}
 	h.streams.done()
 	h.admission.release()
 }
@@ -352,6 +365,8 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 	}
 	var claims *token.Claims
 	switch {
+	case p.raw != "" && h.cfg.SubscriberVerifier == nil:
+		return nil, errNoSubscriberKey
 	case p.raw != "":
 		claims, err = h.verify(r, h.cfg.SubscriberVerifier, p)
 		if err != nil {
@@ -361,7 +376,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 			return nil, errInvalidToken(errors.New("draft-08 subscriptions need an access token (typ at+jwt)"))
 		}
 	case !h.cfg.Anonymous:
-		return nil, errNoToken
+		return nil, errNoTokenAnonymousOff
 	}
 
 	s := newSubscriber(h.cfg.QueueSize)
@@ -403,6 +418,7 @@ func (h *Hub) newSubscription(r *http.Request, req *subscribeRequest) (*subscrib
 		exp := now.Add(claims.Expiry.Sub(h.cfg.SubscriberVerifier.Now()))
 		if deadline.IsZero() || exp.Before(deadline) {
 			deadline = exp
+			s.expiry = true
 		}
 	}
 	s.deadline = deadline
@@ -467,8 +483,19 @@ func (c *conn) flush() error {
 	c.s.lastWrite.Store(c.h.now().UnixNano())
 	if err != nil {
 		c.failed = true
+		c.s.end(writeGone(err))
 	}
 	return err
+}
+
+// endedBy records why a replay stopped with err: the client leaving, else
+// (a failed write has recorded its own reason) the store failing.
+func (c *conn) endedBy(err error) {
+	if c.ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		c.s.end(goneClient)
+		return
+	}
+	c.s.end(goneStoreError)
 }
 
 // end finishes a stream that the hub writes itself (nc set) as net/http
@@ -518,12 +545,15 @@ func (c *conn) live(lastSent uint64) {
 		select {
 		case <-c.s.notify:
 		case <-c.ctx.Done():
+			c.s.end(goneClient)
 			return
 		case <-c.h.done:
+			c.s.end(goneShutdown)
 			return
 		}
 		batch, lagging, flags := c.s.take(spare)
 		if flags&flagExpire != 0 {
+			c.s.end(c.s.deadlineReason())
 			return
 		}
 		if lagging {
@@ -532,6 +562,7 @@ func (c *conn) live(lastSent uint64) {
 			c.h.metrics.lagging.Inc()
 			until := c.h.bc.resync(c.s)
 			if err := c.catchUp(lastSent, until); err != nil {
+				c.endedBy(err)
 				c.dropped(err)
 				return
 			}
