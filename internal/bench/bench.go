@@ -55,6 +55,12 @@ type Options struct {
 	Churn int
 	// Progress receives human-readable progress lines (may be nil).
 	Progress io.Writer
+	// Live, when set (a terminal), receives a status line rewritten in
+	// place ("\r") every LiveInterval while publishing and draining:
+	// publishes acknowledged and failed, deliveries received and expected.
+	Live io.Writer
+	// LiveInterval is the period of the Live line; 0 means 250ms.
+	LiveInterval time.Duration
 	// Dial, when set, dials connections (tests use it to pin addresses).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -90,6 +96,41 @@ var ErrNotConnected = errors.New("bench: subscriptions could not be opened")
 func (o *Options) progressf(format string, a ...any) {
 	if o.Progress != nil {
 		_, _ = fmt.Fprintf(o.Progress, format+"\n", a...)
+	}
+}
+
+// live rewrites the status line that status returns on o.Live until the
+// returned stop is called (which clears it; calling it again does
+// nothing). Without o.Live it does nothing.
+func (o *Options) live(status func() string) (stop func()) {
+	if o.Live == nil {
+		return func() {}
+	}
+	every := o.LiveInterval
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				_, _ = fmt.Fprint(o.Live, "\r\x1b[K") // clear the line
+				return
+			case <-t.C:
+				_, _ = fmt.Fprintf(o.Live, "\r\x1b[K%s", status())
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
 	}
 }
 
@@ -168,25 +209,32 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	var published, failed, expected atomic.Uint64
 	var next atomic.Int64
-	pubCtx, stopPub := context.WithCancel(ctx)
-	if o.Updates <= 0 {
-		pubCtx, stopPub = context.WithTimeout(ctx, o.Duration)
-	}
-	defer stopPub()
 	pad := strings.Repeat("x", max(o.PayloadSize-20, 0))
 	start := time.Now()
+	// --duration stops publishers from starting new publishes; the ones in
+	// flight at the deadline finish and are counted, because the hub
+	// delivers what it accepted: cutting them would leave deliveries
+	// without their publish in the counts.
+	var deadline time.Time
+	if o.Updates <= 0 {
+		deadline = start.Add(o.Duration)
+	}
+	stopLive := o.live(func() string {
+		return fmt.Sprintf("bench: published %d (%d failed), delivered %d of %d", published.Load(), failed.Load(), delivered.Load(), expected.Load())
+	})
+	defer stopLive()
 	var pwg sync.WaitGroup
 	for range o.Publishers {
 		pwg.Go(func() {
-			for pubCtx.Err() == nil {
+			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 				n := next.Add(1) - 1
 				if o.Updates > 0 && n >= int64(o.Updates) {
 					return
 				}
 				ti := int(n % int64(o.Topics))
 				data := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
-				if err := publish(pubCtx, pubClient, o, topic(ti), data); err != nil {
-					if pubCtx.Err() == nil {
+				if err := publish(ctx, pubClient, o, topic(ti), data); err != nil {
+					if ctx.Err() == nil {
 						failed.Add(1)
 					}
 					continue
@@ -210,6 +258,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	res.Delivered = delivered.Load()
+	stopLive()
 	o.progressf("bench: deliveries done (%d of %d)", res.Delivered, res.Expected)
 	res.DeliveryElapsed = lat.lastAt().Sub(start)
 	if res.DeliveryElapsed <= 0 {

@@ -1,8 +1,13 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,5 +76,64 @@ func TestRunAgainstHub(t *testing.T) {
 	}
 	if res.P99 <= 0 || res.DeliveryRate() <= 0 {
 		t.Fatalf("no latency measured: %+v", res)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the live line's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// With --duration, the publishes in flight at the deadline are waited for
+// and counted: every update the hub accepted is in Published, and the
+// deliveries match what was expected (no "delivered 49956 of 49948").
+// The live status line is written while the run goes on, then cleared.
+func TestRunDurationCountsInFlightPublishes(t *testing.T) {
+	t.Parallel()
+	var accepted atomic.Uint64
+	base := bench.NewBaseline()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			time.Sleep(30 * time.Millisecond) // publishes are in flight at any deadline
+			rec := httptest.NewRecorder()
+			base.ServeHTTP(rec, r)
+			if rec.Code == http.StatusOK {
+				accepted.Add(1)
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		base.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	var live syncBuffer
+	res, err := bench.Run(t.Context(), bench.Options{
+		HubURL: srv.URL, PublisherToken: "x", Subscribers: 20, Topics: 5, Publishers: 8,
+		Duration: 200 * time.Millisecond, Drain: 2 * time.Second, Live: &live, LiveInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Published == 0 || res.Published != accepted.Load() || res.Delivered != res.Expected || res.Failed != 0 {
+		t.Fatalf("published %d (%d failed), the hub accepted %d; delivered %d of %d", res.Published, res.Failed, accepted.Load(), res.Delivered, res.Expected)
+	}
+	out := live.String()
+	if !strings.Contains(out, "\r\x1b[Kbench: published ") || !strings.HasSuffix(out, "\r\x1b[K") {
+		t.Fatalf("live line %q", out)
 	}
 }
