@@ -146,7 +146,7 @@ One subscription request may carry at most 1000 topic= values (draft-07) or
 patterns, and URI templates of at most 32 expressions; URL patterns have at
 most 32 groups and wildcards and 512 regexp instructions, and those beyond
 literal segments, :name segments and a final /* (regexp or {} groups,
-modifiers, wildcards in the host...) at most 4096 bytes in all. A request
+modifiers, wildcards in the host...) at most 2048 bytes in all. A request
 over a limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com

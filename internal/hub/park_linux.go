@@ -97,7 +97,7 @@ func newParker(h *Hub) *parker {
 // the connection was taken over but cannot be parked, c.nc is set and the
 // handler carries on writing chunks itself.
 func (pk *parker) park(c *conn, r *http.Request, lastSent uint64) bool {
-	if pk == nil || r.TLS != nil || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+	if !pk.parkable(r) {
 		return false
 	}
 	p := pk.openPoller()
@@ -146,6 +146,21 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// parkable reports whether the stream of r will be parked: a plain
+// HTTP/1.1 request on a socket, with parking on.
+func (pk *parker) parkable(r *http.Request) bool {
+	if pk == nil || r.TLS != nil || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return false
+	}
+	switch r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr, *net.UnixAddr:
+		return true
+	}
+	// Not a socket (an in-memory connection, say): nothing to poll, and no
+	// poller goroutine is started for it.
+	return false
 }
 
 // openPoller returns the poller, opened at the first park: a hub that

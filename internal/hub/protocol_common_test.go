@@ -784,6 +784,15 @@ func TestResponseHeaders(t *testing.T) {
 		"Expire":            "0",
 		"X-Accel-Buffering": "no",
 	}
+	if testParking.Load() {
+		// A parked stream ends with its connection, so the client must
+		// not pool it (docs/protocol.md#parked-streams). Go's client
+		// consumes "Connection: close" into resp.Close.
+		delete(want, "Connection")
+		if !s.resp.Close {
+			t.Error("a parked stream's response does not tell the client to close the connection")
+		}
+	}
 	for k, v := range confSecurityHeaders {
 		want[k] = v
 	}
