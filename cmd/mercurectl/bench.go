@@ -30,6 +30,7 @@ type benchOptions struct {
 	JWTKey      string
 	Subscribers int
 	Topics      int
+	Selector    string
 	Publishers  int
 	Duration    time.Duration
 	Updates     int
@@ -52,8 +53,13 @@ latency (from the start of a publish to its receipt by a subscriber).
 
 Subscriber i listens to topic i modulo --topics: with --topics equal to
 --subscribers (the default) every update goes to one subscriber; with
---topics 1 every update is a broadcast to all of them. Selectors are sent as
-draft-07 "topic=" parameters, which every hub understands. The run stops
+--topics 1 every update is a broadcast to all of them. By default selectors
+are exact topics sent as draft-07 "topic=" parameters, which every hub
+understands; --selector template gives each subscriber the URI template
+https://bench.mercure.test/sel/N/{x} (draft-07), and --selector urlpattern
+the URL pattern https://bench.mercure.test/sel/N/:x (draft-08
+"match_urlpattern=", with an access token minted for the hub URL), updates
+going to .../sel/N/item. The run stops
 starting publishes after --duration (or --updates), lets those in flight
 finish (they count: the hub delivers them), then waits up to --drain for
 deliveries. On a terminal a status line on stderr shows the progress; piped,
@@ -70,6 +76,7 @@ compare against 'mercurectl bench baseline', a minimal broadcaster, measured
 the same way.`,
 		Example: `$ mercurectl bench --hub http://localhost:3000 --jwt-key @key --subscribers 1000 --publishers 64 --duration 10s
 $ mercurectl bench --jwt "$MERCURE_JWT" --subscribers 10000 --topics 1 --updates 200 -o json
+$ mercurectl bench --jwt-key @key --subscribers 19500 --publishers 256 --selector template
 $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,6 +91,11 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 			}
 			if opts.Subscribers < 0 || opts.Publishers < 1 || opts.Topics < 0 || opts.Churn < 0 {
 				return usageErrorf("bench: --subscribers must be >= 0, --publishers >= 1, --topics >= 0, --churn >= 0")
+			}
+			switch opts.Selector {
+			case bench.SelectExact, bench.SelectTemplate, bench.SelectURLPattern:
+			default:
+				return usageErrorf("bench: --selector must be exact, template or urlpattern")
 			}
 			if opts.JWT == "" && opts.JWTKey == "" {
 				return usageErrorf("bench: --jwt or --jwt-key is required (or $MERCURE_JWT, $MERCURE_JWT_KEY)")
@@ -100,6 +112,7 @@ $ mercurectl bench baseline --addr 127.0.0.1:0 --addr-file addr`,
 	fl.StringVar(&opts.JWTKey, "jwt-key", "", "HMAC `KEY` to mint a token with (@file, @- for stdin)")
 	fl.IntVar(&opts.Subscribers, "subscribers", 1000, "`N` subscriptions to open")
 	fl.IntVar(&opts.Topics, "topics", 0, "`N` distinct topics (0: one per subscriber)")
+	fl.StringVar(&opts.Selector, "selector", bench.SelectExact, "how subscribers select their topic: exact (topic=), template (one URI template each, topic=) or urlpattern (one URL pattern each, draft-08 match_urlpattern=)")
 	fl.IntVar(&opts.Publishers, "publishers", 16, "`N` concurrent publishers")
 	fl.DurationVar(&opts.Duration, "duration", 10*time.Second, "publish for `D`; the publishes in flight at the end finish and count")
 	fl.IntVar(&opts.Updates, "updates", 0, "publish `N` updates instead of running for --duration")
@@ -125,7 +138,7 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 		return usageErrorf("bench: --hub: %v", err)
 	}
 	hubURL := u.String()
-	tok := ""
+	tok, subTok := "", ""
 	if opts.JWT != "" {
 		b, err := readSecret(opts.JWT, opts.IO.In)
 		if err != nil {
@@ -141,10 +154,22 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 		if err != nil {
 			return fmt.Errorf("bench: mint a token: %w", err)
 		}
+		if opts.Selector == bench.SelectURLPattern {
+			// Draft-08 subscriptions need an access token for the hub.
+			subTok, err = token.Mint(token.MintOptions{
+				Format: token.FormatAccessToken, Key: key, Subscribe: []string{"*"}, TTL: 24 * time.Hour, Audience: hubURL,
+			})
+			if err != nil {
+				return fmt.Errorf("bench: mint a token: %w", err)
+			}
+		}
+	}
+	if subTok == "" {
+		subTok = tok
 	}
 	res, err := bench.Run(ctx, bench.Options{
-		HubURL: hubURL, PublisherToken: tok, SubscriberToken: tok,
-		Subscribers: opts.Subscribers, Topics: opts.Topics, Publishers: opts.Publishers,
+		HubURL: hubURL, PublisherToken: tok, SubscriberToken: subTok,
+		Subscribers: opts.Subscribers, Topics: opts.Topics, Selector: opts.Selector, Publishers: opts.Publishers,
 		Duration: opts.Duration, Updates: opts.Updates, PayloadSize: opts.PayloadSize, Drain: opts.Drain, Hold: opts.Hold,
 		Churn:    opts.Churn,
 		Progress: opts.IO.ErrOut,

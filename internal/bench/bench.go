@@ -36,6 +36,9 @@ type Options struct {
 	// i % Topics, and publishers cycle through the topics. 1 makes every
 	// update a broadcast to all subscribers.
 	Topics int
+	// Selector is how subscriber i selects topic i % Topics: SelectExact
+	// (the default when ""), SelectTemplate or SelectURLPattern.
+	Selector string
 	// Publishers is the number of concurrent publishers.
 	Publishers int
 	// Duration is how long publishers run (after all subscribers are connected).
@@ -134,8 +137,43 @@ func (o *Options) live(status func() string) (stop func()) {
 	}
 }
 
+// Selector kinds (Options.Selector).
+const (
+	// SelectExact subscribes to each topic by name (draft-07 "topic=").
+	SelectExact = "exact"
+	// SelectTemplate subscribes with one URI template per topic (draft-07
+	// "topic=https://bench.mercure.test/sel/N/{x}"), updates going to
+	// ".../sel/N/item".
+	SelectTemplate = "template"
+	// SelectURLPattern subscribes with one URL pattern per topic (draft-08
+	// "match_urlpattern=https://bench.mercure.test/sel/N/:x"), which needs a
+	// draft-08 access token.
+	SelectURLPattern = "urlpattern"
+)
+
+// ErrSelector is returned for an unknown Options.Selector.
+var ErrSelector = errors.New("bench: unknown selector kind")
+
 // topic is the name of bench topic i.
-func topic(i int) string { return "https://bench.mercure.test/topics/" + strconv.Itoa(i) }
+func (o *Options) topic(i int) string {
+	if o.Selector == SelectTemplate || o.Selector == SelectURLPattern {
+		return "https://bench.mercure.test/sel/" + strconv.Itoa(i) + "/item"
+	}
+	return "https://bench.mercure.test/topics/" + strconv.Itoa(i)
+}
+
+// query is the subscription query that follows bench topic i.
+func (o *Options) query(i int) string {
+	n := strconv.Itoa(i)
+	switch o.Selector {
+	case SelectTemplate:
+		return "topic=" + url.QueryEscape("https://bench.mercure.test/sel/"+n+"/{x}")
+	case SelectURLPattern:
+		return "match_urlpattern=" + url.QueryEscape("https://bench.mercure.test/sel/"+n+"/:x")
+	default:
+		return "topic=" + url.QueryEscape(o.topic(i))
+	}
+}
 
 // Run performs one load run.
 func Run(ctx context.Context, o Options) (Result, error) {
@@ -147,6 +185,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.Drain <= 0 {
 		o.Drain = 5 * time.Second
+	}
+	switch o.Selector {
+	case "":
+		o.Selector = SelectExact
+	case SelectExact, SelectTemplate, SelectURLPattern:
+	default:
+		return Result{}, fmt.Errorf("%w %q", ErrSelector, o.Selector)
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	dial := o.Dial
@@ -177,7 +222,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			subscribe(subCtx, subClient, o, topic(i%o.Topics), connected, sem, &delivered, lat)
+			subscribe(subCtx, subClient, o, o.query(i%o.Topics), connected, sem, &delivered, lat)
 		}()
 	}
 	for i := range o.Subscribers {
@@ -233,7 +278,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				}
 				ti := int(n % int64(o.Topics))
 				data := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
-				if err := publish(ctx, pubClient, o, topic(ti), data); err != nil {
+				if err := publish(ctx, pubClient, o, o.topic(ti), data); err != nil {
 					if ctx.Err() == nil {
 						failed.Add(1)
 					}
@@ -312,7 +357,7 @@ func churn(ctx context.Context, c *http.Client, o Options) (ok, failed uint64) {
 			// Not cut by the end of the run: a cycle that started finishes.
 			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer ccancel()
-			if err := connectOnce(cctx, c, o, topic(i%o.Topics)); err != nil {
+			if err := connectOnce(cctx, c, o, o.query(i%o.Topics)); err != nil {
 				failN.Add(1)
 			} else {
 				okN.Add(1)
@@ -322,8 +367,8 @@ func churn(ctx context.Context, c *http.Client, o Options) (ok, failed uint64) {
 }
 
 // connectOnce opens a subscription, waits for its first bytes and closes it.
-func connectOnce(ctx context.Context, c *http.Client, o Options, t string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?topic="+url.QueryEscape(t), nil)
+func connectOnce(ctx context.Context, c *http.Client, o Options, query string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?"+query, nil)
 	if err != nil {
 		return err
 	}
@@ -342,7 +387,7 @@ func connectOnce(ctx context.Context, c *http.Client, o Options, t string) error
 	return err
 }
 
-func subscribe(ctx context.Context, c *http.Client, o Options, t string, connected chan<- error, sem chan struct{}, delivered *atomic.Uint64, lat *latencies) {
+func subscribe(ctx context.Context, c *http.Client, o Options, query string, connected chan<- error, sem chan struct{}, delivered *atomic.Uint64, lat *latencies) {
 	released := false
 	release := func(err error) {
 		if !released {
@@ -352,7 +397,7 @@ func subscribe(ctx context.Context, c *http.Client, o Options, t string, connect
 		}
 	}
 	defer release(errors.New("subscription ended before it was established"))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?topic="+url.QueryEscape(t), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?"+query, nil)
 	if err != nil {
 		release(err)
 		return

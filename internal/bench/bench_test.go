@@ -3,10 +3,10 @@ package bench_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,24 +79,6 @@ func TestRunAgainstHub(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the live line's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // With --duration, the publishes in flight at the deadline are waited for
 // and counted: every update the hub accepted is in Published, and the
 // deliveries match what was expected (no "delivered 49956 of 49948").
@@ -121,7 +103,9 @@ func TestRunDurationCountsInFlightPublishes(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer srv.CloseClientConnections()
-	var live syncBuffer
+	// Run returns after the live line's goroutine has ended: a plain
+	// buffer is safe to read then.
+	var live bytes.Buffer
 	res, err := bench.Run(t.Context(), bench.Options{
 		HubURL: srv.URL, PublisherToken: "x", Subscribers: 20, Topics: 5, Publishers: 8,
 		Duration: 200 * time.Millisecond, Drain: 2 * time.Second, Live: &live, LiveInterval: 20 * time.Millisecond,
@@ -135,5 +119,65 @@ func TestRunDurationCountsInFlightPublishes(t *testing.T) {
 	out := live.String()
 	if !strings.Contains(out, "\r\x1b[Kbench: published ") || !strings.HasSuffix(out, "\r\x1b[K") {
 		t.Fatalf("live line %q", out)
+	}
+}
+func TestRunWithTemplatesAndURLPatterns(t *testing.T) {
+	t.Parallel()
+	key := []byte("bench-test-key-bench-test-key-32")
+	v, err := token.NewVerifier(token.VerifierConfig{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := history.NewMemory(history.Retention{MaxUpdates: 1000}, nil)
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := hub.DefaultConfig()
+	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
+	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
+	h, err := hub.New(cfg)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	defer func() {
+		_ = h.Shutdown(context.Background())
+		srv.CloseClientConnections()
+		srv.Close()
+		_ = h.Close()
+		_ = store.Close()
+	}()
+	legacy, err := token.Mint(token.MintOptions{Key: key, Publish: []string{"*"}, Subscribe: []string{"*"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, err := token.Mint(token.MintOptions{Format: token.FormatAccessToken, Key: key, Subscribe: []string{"*"}, TTL: time.Hour, Audience: cfg.ResourceIdentifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []string{bench.SelectTemplate, bench.SelectURLPattern} {
+		for _, topics := range []int{0, 1} { // one selector each, then one shared by all
+			sub := legacy
+			if sel == bench.SelectURLPattern {
+				sub = access
+			}
+			res, err := bench.Run(t.Context(), bench.Options{
+				HubURL: srv.URL + hub.Path, PublisherToken: legacy, SubscriberToken: sub, Selector: sel,
+				Subscribers: 20, Topics: topics, Publishers: 2, Updates: 40, Drain: 2 * time.Second,
+			})
+			if err != nil {
+				t.Fatalf("%s, %d topics: %v", sel, topics, err)
+			}
+			want := uint64(40)
+			if topics == 1 {
+				want = 40 * 20
+			}
+			if res.Failed != 0 || res.Expected != want || res.Delivered != want {
+				t.Errorf("%s, %d topics: result %+v, want %d deliveries", sel, topics, res, want)
+			}
+		}
+	}
+	if _, err := bench.Run(t.Context(), bench.Options{HubURL: srv.URL + hub.Path, Selector: "regexp"}); !errors.Is(err, bench.ErrSelector) {
+		t.Errorf("unknown selector kind: %v", err)
 	}
 }
