@@ -125,6 +125,17 @@ history does; the banner names both files.
 events arrive, publish, decode tokens, and list the active subscriptions.
 Outside --dev the page holds no secret: paste a token into it.
 
+Logs go to stderr (--log-format, --log-level). Two info lines at start-up
+sum the hub up: "listening" (address, transport, retention) and
+"configuration" (protocols, anonymous access, origins, key kind, limits).
+Each request then gets one info line: method, path, status, duration, client
+address (from X-Forwarded-For only when the peer is a --trusted-proxy) and
+protocol generation; a publish's adds the update id and topic count, and a
+subscription's comes when it ends, with its id, selector count and why it
+ended (client gone, write timeout, token expired, slow reader, shutdown).
+Data and tokens are never logged. Refusals (401, 403) are logged with their
+reason even with --access-log=false, and the client gets the same reason.
+
 The hub runs until SIGINT (Ctrl-C) or SIGTERM: open streams are closed,
 in-flight publishes finish, the history is closed, and serve exits 0. A second
 signal stops it at once (exit 130).
