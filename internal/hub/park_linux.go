@@ -421,8 +421,7 @@ func (pc *parkedConn) run() {
 			continue
 		}
 		if bp == nil {
-			bp = bufPool.Get().(*[]byte)
-			buf = (*bp)[:chunkReserve]
+			bp, buf = getBuf()
 		}
 		buf = append(buf, q.ev...)
 		pc.lastSent = q.u.Seq
@@ -431,8 +430,8 @@ func (pc *parkedConn) run() {
 		if flags&flagHeartbeat == 0 {
 			return
 		}
-		bp = bufPool.Get().(*[]byte)
-		buf = append((*bp)[:chunkReserve], ":\n"...)
+		bp, buf = getBuf()
+		buf = append(buf, ":\n"...)
 	}
 	buf, start := frameChunk(buf)
 	*bp = buf
@@ -455,6 +454,13 @@ func (pc *parkedConn) run() {
 	default:
 		putBuf(bp)
 	}
+}
+
+// getBuf takes a write buffer from the pool (of any capacity: the
+// net/http path gives back what it grew), with room for the chunk header.
+func getBuf() (*[]byte, []byte) {
+	bp := bufPool.Get().(*[]byte)
+	return bp, append((*bp)[:0], make([]byte, chunkReserve)...)
 }
 
 // putBuf returns a write buffer to the pool, unless a large batch grew it.
