@@ -33,10 +33,14 @@ func TestRunAgainstBaseline(t *testing.T) {
 	}
 }
 
-func TestRunAgainstHub(t *testing.T) {
-	t.Parallel()
-	key := []byte("bench-test-key-bench-test-key-32")
-	v, err := token.NewVerifier(token.VerifierConfig{Key: key})
+// benchKey signs the tokens of the test hubs.
+var benchKey = []byte("bench-test-key-bench-test-key-32")
+
+// startHub serves a hub with a memory store on 127.0.0.1 and returns its
+// URL, which is also its pinned resource identifier.
+func startHub(t *testing.T) string {
+	t.Helper()
+	v, err := token.NewVerifier(token.VerifierConfig{Key: benchKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,20 +56,26 @@ func TestRunAgainstHub(t *testing.T) {
 	}
 	srv.Config.Handler = h
 	srv.Start()
-	defer func() {
+	t.Cleanup(func() {
 		_ = h.Shutdown(context.Background())
 		srv.CloseClientConnections()
 		srv.Close()
 		_ = h.Close()
 		_ = store.Close()
-	}()
+	})
+	return cfg.ResourceIdentifier
+}
+
+func TestRunAgainstHub(t *testing.T) {
+	t.Parallel()
+	key, hubURL := benchKey, startHub(t)
 	tok, err := token.Mint(token.MintOptions{Key: key, Publish: []string{"*"}, Subscribe: []string{"*"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// One topic: every update is a broadcast to every subscriber.
 	res, err := bench.Run(t.Context(), bench.Options{
-		HubURL: srv.URL + hub.Path, PublisherToken: tok, SubscriberToken: tok,
+		HubURL: hubURL, PublisherToken: tok, SubscriberToken: tok,
 		Subscribers: 30, Topics: 1, Publishers: 3, Updates: 100, PayloadSize: 64, Drain: 2 * time.Second,
 	})
 	if err != nil {
@@ -123,35 +133,12 @@ func TestRunDurationCountsInFlightPublishes(t *testing.T) {
 }
 func TestRunWithTemplatesAndURLPatterns(t *testing.T) {
 	t.Parallel()
-	key := []byte("bench-test-key-bench-test-key-32")
-	v, err := token.NewVerifier(token.VerifierConfig{Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := history.NewMemory(history.Retention{MaxUpdates: 1000}, nil)
-	srv := httptest.NewUnstartedServer(nil)
-	cfg := hub.DefaultConfig()
-	cfg.Store, cfg.PublisherVerifier, cfg.SubscriberVerifier = store, v, v
-	cfg.ResourceIdentifier = "http://" + srv.Listener.Addr().String() + hub.Path
-	h, err := hub.New(cfg)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	defer func() {
-		_ = h.Shutdown(context.Background())
-		srv.CloseClientConnections()
-		srv.Close()
-		_ = h.Close()
-		_ = store.Close()
-	}()
+	key, hubURL := benchKey, startHub(t)
 	legacy, err := token.Mint(token.MintOptions{Key: key, Publish: []string{"*"}, Subscribe: []string{"*"}, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	access, err := token.Mint(token.MintOptions{Format: token.FormatAccessToken, Key: key, Subscribe: []string{"*"}, TTL: time.Hour, Audience: cfg.ResourceIdentifier})
+	access, err := token.Mint(token.MintOptions{Format: token.FormatAccessToken, Key: key, Subscribe: []string{"*"}, TTL: time.Hour, Audience: hubURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +149,7 @@ func TestRunWithTemplatesAndURLPatterns(t *testing.T) {
 				sub = access
 			}
 			res, err := bench.Run(t.Context(), bench.Options{
-				HubURL: srv.URL + hub.Path, PublisherToken: legacy, SubscriberToken: sub, Selector: sel,
+				HubURL: hubURL, PublisherToken: legacy, SubscriberToken: sub, Selector: sel,
 				Subscribers: 20, Topics: topics, Publishers: 2, Updates: 40, Drain: 2 * time.Second,
 			})
 			if err != nil {
@@ -177,7 +164,7 @@ func TestRunWithTemplatesAndURLPatterns(t *testing.T) {
 			}
 		}
 	}
-	if _, err := bench.Run(t.Context(), bench.Options{HubURL: srv.URL + hub.Path, Selector: "regexp"}); !errors.Is(err, bench.ErrSelector) {
+	if _, err := bench.Run(t.Context(), bench.Options{HubURL: hubURL, Selector: "regexp"}); !errors.Is(err, bench.ErrSelector) {
 		t.Errorf("unknown selector kind: %v", err)
 	}
 }
