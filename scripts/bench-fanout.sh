@@ -38,7 +38,7 @@ measure() { # name path server-args...
   local pid=$!
   for _ in $(seq 200); do [ -s "$tmp/addr" ] && break; sleep 0.05; done
   [ -s "$tmp/addr" ] || { echo "$name did not start:" >&2; cat "$tmp/$name.log" >&2; exit 1; }
-  taskset -c "${LOAD_CORE:-1}" "$bin" bench --hub "http://$(cat "$tmp/addr")$path" --jwt-key "$key" --json "${bench_args[@]}" \
+  taskset -c "${LOAD_CORE:-1}" "$bin" bench --hub "http://$(cat "$tmp/addr")$path" --jwt-key "$key" -o json "${bench_args[@]}" \
     >"$tmp/$name.json" 2>"$tmp/$name.progress" &
   local lpid=$!
   until grep -q publishing "$tmp/$name.progress" 2>/dev/null; do kill -0 $lpid 2>/dev/null || break; sleep 0.02; done

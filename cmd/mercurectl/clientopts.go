@@ -263,13 +263,16 @@ func (o *connectionOptions) explain(cmd string, err error) error {
 		return err
 	}
 	hint := ""
+	// mercurectl hubs say "signature does not verify with the ... key",
+	// others "signature is invalid".
+	badSignature := strings.Contains(err.Error(), "signature is invalid") || strings.Contains(err.Error(), "signature does not verify")
 	switch {
 	case !o.hasCredentials():
 		hint = "no credentials were given: pass --jwt or --jwt-key, or set MERCURE_JWT or MERCURE_JWT_KEY"
-	case strings.Contains(err.Error(), "signature is invalid") && o.JWT != "":
+	case badSignature && o.JWT != "":
 		hint = "the token was signed with another key than the hub's; for a 'mercurectl serve --dev' hub, " +
 			"export the MERCURE_JWT line that it printed at its last start"
-	case strings.Contains(err.Error(), "signature is invalid"):
+	case badSignature:
 		hint = "--jwt-key is not the key the hub verifies tokens with"
 	default:
 		return err

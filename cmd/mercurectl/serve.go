@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -75,10 +76,13 @@ type serveOptions struct {
 	LogLevel           string
 	Dev                bool
 	UI                 bool
+	AccessLog          bool
+	TrustedProxies     []string
 	ShutdownTimeout    time.Duration
 
 	// Set by validate.
 	transport transportSpec
+	proxies   []netip.Prefix
 }
 
 func newServeCmd(f *factory, runF func(*serveOptions) error) *cobra.Command {
@@ -125,6 +129,17 @@ history does; the banner names both files.
 events arrive, publish, decode tokens, and list the active subscriptions.
 Outside --dev the page holds no secret: paste a token into it.
 
+Logs go to stderr (--log-format, --log-level). Two info lines at start-up
+sum the hub up: "listening" (address, transport, retention) and
+"configuration" (protocols, anonymous access, origins, key kind, limits).
+Each request then gets one info line: method, path, status, duration, client
+address (from X-Forwarded-For only when the peer is a --trusted-proxy) and
+protocol generation; a publish's adds the update id and topic count, and a
+subscription's comes when it ends, with its id, selector count and why it
+ended (client gone, write timeout, token expired, slow reader, shutdown).
+Data and tokens are never logged. Refusals (401, 403) are logged with their
+reason even with --access-log=false, and the client gets the same reason.
+
 The hub runs until SIGINT (Ctrl-C) or SIGTERM: open streams are closed,
 in-flight publishes finish, the history is closed, and serve exits 0. A second
 signal stops it at once (exit 130).
@@ -135,7 +150,7 @@ One subscription request may carry at most 1000 topic= values (draft-07) or
 patterns, and URI templates of at most 32 expressions; URL patterns have at
 most 32 groups and wildcards and 512 regexp instructions, and those beyond
 literal segments, :name segments and a final /* (regexp or {} groups,
-modifiers, wildcards in the host...) at most 4096 bytes in all. A request
+modifiers, wildcards in the host...) at most 2048 bytes in all. A request
 over a limit gets 400 with a reason that names it.`,
 		Example: `$ mercurectl serve --dev
 $ MERCURE_JWT_KEY=@secret.txt mercurectl serve --addr :3000 --cors-origin https://app.example.com
@@ -212,6 +227,10 @@ $ mercurectl serve --addr 127.0.0.1:0 --addr-file hub.addr --anonymous --transpo
 	fl.BoolVar(&opts.Dev, "dev", false, "development mode: a key kept in the state directory if none is given, anonymous, CORS for any origin with credentials, the debug UI, print export lines with a token")
 	fl.BoolVar(&opts.UI, "ui", false, "serve the debug UI at /.well-known/mercure/ui/ (always on with --dev)")
 	bindEnv(fl, "ui", "MERCURE_UI")
+	fl.BoolVar(&opts.AccessLog, "access-log", true, "log one line per request at info (a subscription's when it ends, with why); refusals are logged either way")
+	bindEnv(fl, "access-log", "MERCURE_ACCESS_LOG")
+	fl.StringArrayVar(&opts.TrustedProxies, "trusted-proxy", nil, "honour X-Forwarded-For and X-Forwarded-Proto only from this `CIDR` or address (repeatable)")
+	bindEnv(fl, "trusted-proxy", "MERCURE_TRUSTED_PROXIES")
 	fl.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long a graceful shutdown may wait for in-flight requests")
 	return cmd
 }

@@ -59,17 +59,19 @@ func (o *serveOptions) devTokens(keys serveKeys, logger *slog.Logger) (jwt, subJ
 	return jwt, subJWT
 }
 
-// uiHandler returns the debug UI for --ui and --dev, nil otherwise. Only
-// --dev gives the page a secret: the development token, and the key itself
-// only when --dev generated it (a configured key never leaves the hub).
-func (o *serveOptions) uiHandler(keys serveKeys, devJWT string) http.Handler {
+// uiHandler returns the debug UI for --ui and --dev, nil otherwise; audience
+// is the aud of the access tokens the page mints (the hub's resource
+// identifier). Only --dev gives the page a secret: the development token,
+// and the key itself only when --dev generated it (a configured key never
+// leaves the hub).
+func (o *serveOptions) uiHandler(keys serveKeys, devJWT, audience string) http.Handler {
 	if !o.UI && !o.Dev {
 		return nil
 	}
 	uo := ui.Options{
 		HubPath:            hub.Path,
 		Dev:                o.Dev,
-		ResourceIdentifier: o.ResourceIdentifier,
+		ResourceIdentifier: audience,
 		Subscriptions:      o.Subscriptions,
 		Draft08Only:        o.Draft08Only,
 		Anonymous:          o.Anonymous || o.Dev,

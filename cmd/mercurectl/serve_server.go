@@ -49,7 +49,9 @@ type hubServer struct {
 	hub       *hub.Hub
 	http      *http.Server
 	metrics   *metricsServer // nil without --metrics-addr
-	url       string         // the hub URL, for logs and the --dev banner
+	// cfg is the hub's configuration, for the start-up summary.
+	cfg hub.Config
+	url string // the hub URL, for logs and the --dev banner
 	// audience is the aud access tokens must carry; verifies is set when
 	// some token can be verified at all.
 	audience string
@@ -125,7 +127,8 @@ func (s *hubServer) Open(ctx context.Context) (err error) {
 		cfg.ResourceIdentifier = s.url
 	}
 	s.audience, s.verifies = cfg.ResourceIdentifier, pub != nil || sub != nil
-	cfg.UI = o.uiHandler(s.keys, s.devJWT)
+	cfg.UI = o.uiHandler(s.keys, s.devJWT, cfg.ResourceIdentifier)
+	s.cfg = cfg
 	if err := s.buildHub(cfg); err != nil {
 		return err
 	}
@@ -273,14 +276,11 @@ func streamPath(h *hub.Hub, tls bool) string {
 	return "goroutine per stream"
 }
 
-// logStart logs the listening line, the warnings about the configuration,
-// and with --dev the banner.
+// logStart logs the start-up summary (serve_summary.go), the warnings about
+// the configuration, and with --dev the banner.
 func (s *hubServer) logStart() {
-	attrs := []any{"addr", s.ln.Addr().String(), "url", s.url, "transport", s.storeDesc, "streams", streamPath(s.hub, s.tls != nil), "max_subscribers", s.opts.maxSubscribers()}
-	if s.mln != nil {
-		attrs = append(attrs, "metrics", "http://"+s.mln.Addr().String()+"/metrics")
-	}
-	s.logger.Info("listening", attrs...)
+	s.logger.Info("listening", s.listeningAttrs(s.cfg)...)
+	s.logger.Info("configuration", s.hubAttrs(s.cfg)...)
 	s.opts.warnAboutConfig(s.logger, s.keys)
 	if s.opts.ResourceIdentifier == "" && s.verifies {
 		s.logger.Warn("no --resource-identifier: draft-08 access tokens must carry the listen address as aud; behind a proxy or under a public name, set --resource-identifier to the public hub URL",

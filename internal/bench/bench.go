@@ -36,6 +36,9 @@ type Options struct {
 	// i % Topics, and publishers cycle through the topics. 1 makes every
 	// update a broadcast to all subscribers.
 	Topics int
+	// Selector is how subscriber i selects topic i % Topics: SelectExact
+	// (the default when ""), SelectTemplate or SelectURLPattern.
+	Selector string
 	// Publishers is the number of concurrent publishers.
 	Publishers int
 	// Duration is how long publishers run (after all subscribers are connected).
@@ -55,6 +58,12 @@ type Options struct {
 	Churn int
 	// Progress receives human-readable progress lines (may be nil).
 	Progress io.Writer
+	// Live, when set (a terminal), receives a status line rewritten in
+	// place ("\r") every LiveInterval while publishing and draining:
+	// publishes acknowledged and failed, deliveries received and expected.
+	Live io.Writer
+	// LiveInterval is the period of the Live line; 0 means 250ms.
+	LiveInterval time.Duration
 	// Dial, when set, dials connections (tests use it to pin addresses).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -93,8 +102,78 @@ func (o *Options) progressf(format string, a ...any) {
 	}
 }
 
+// live rewrites the status line that status returns on o.Live until the
+// returned stop is called (which clears it; calling it again does
+// nothing). Without o.Live it does nothing.
+func (o *Options) live(status func() string) (stop func()) {
+	if o.Live == nil {
+		return func() {}
+	}
+	every := o.LiveInterval
+	if every <= 0 {
+		every = 250 * time.Millisecond
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				_, _ = fmt.Fprint(o.Live, "\r\x1b[K") // clear the line
+				return
+			case <-t.C:
+				_, _ = fmt.Fprintf(o.Live, "\r\x1b[K%s", status())
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-finished
+		})
+	}
+}
+
+// Selector kinds (Options.Selector).
+const (
+	// SelectExact subscribes to each topic by name (draft-07 "topic=").
+	SelectExact = "exact"
+	// SelectTemplate subscribes with one URI template per topic (draft-07
+	// "topic=https://bench.mercure.test/sel/N/{x}"), updates going to
+	// ".../sel/N/item".
+	SelectTemplate = "template"
+	// SelectURLPattern subscribes with one URL pattern per topic (draft-08
+	// "match_urlpattern=https://bench.mercure.test/sel/N/:x"), which needs a
+	// draft-08 access token.
+	SelectURLPattern = "urlpattern"
+)
+
+// ErrSelector is returned for an unknown Options.Selector.
+var ErrSelector = errors.New("bench: unknown selector kind")
+
 // topic is the name of bench topic i.
-func topic(i int) string { return "https://bench.mercure.test/topics/" + strconv.Itoa(i) }
+func (o *Options) topic(i int) string {
+	if o.Selector == SelectTemplate || o.Selector == SelectURLPattern {
+		return "https://bench.mercure.test/sel/" + strconv.Itoa(i) + "/item"
+	}
+	return "https://bench.mercure.test/topics/" + strconv.Itoa(i)
+}
+
+// query is the subscription query that follows bench topic i.
+func (o *Options) query(i int) string {
+	n := strconv.Itoa(i)
+	switch o.Selector {
+	case SelectTemplate:
+		return "topic=" + url.QueryEscape("https://bench.mercure.test/sel/"+n+"/{x}")
+	case SelectURLPattern:
+		return "match_urlpattern=" + url.QueryEscape("https://bench.mercure.test/sel/"+n+"/:x")
+	default:
+		return "topic=" + url.QueryEscape(o.topic(i))
+	}
+}
 
 // Run performs one load run.
 func Run(ctx context.Context, o Options) (Result, error) {
@@ -106,6 +185,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.Drain <= 0 {
 		o.Drain = 5 * time.Second
+	}
+	switch o.Selector {
+	case "":
+		o.Selector = SelectExact
+	case SelectExact, SelectTemplate, SelectURLPattern:
+	default:
+		return Result{}, fmt.Errorf("%w %q", ErrSelector, o.Selector)
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	dial := o.Dial
@@ -136,7 +222,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			subscribe(subCtx, subClient, o, topic(i%o.Topics), connected, sem, &delivered, lat)
+			subscribe(subCtx, subClient, o, o.query(i%o.Topics), connected, sem, &delivered, lat)
 		}()
 	}
 	for i := range o.Subscribers {
@@ -168,25 +254,32 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	var published, failed, expected atomic.Uint64
 	var next atomic.Int64
-	pubCtx, stopPub := context.WithCancel(ctx)
-	if o.Updates <= 0 {
-		pubCtx, stopPub = context.WithTimeout(ctx, o.Duration)
-	}
-	defer stopPub()
 	pad := strings.Repeat("x", max(o.PayloadSize-20, 0))
 	start := time.Now()
+	// --duration stops publishers from starting new publishes; the ones in
+	// flight at the deadline finish and are counted, because the hub
+	// delivers what it accepted: cutting them would leave deliveries
+	// without their publish in the counts.
+	var deadline time.Time
+	if o.Updates <= 0 {
+		deadline = start.Add(o.Duration)
+	}
+	stopLive := o.live(func() string {
+		return fmt.Sprintf("bench: published %d (%d failed), delivered %d of %d", published.Load(), failed.Load(), delivered.Load(), expected.Load())
+	})
+	defer stopLive()
 	var pwg sync.WaitGroup
 	for range o.Publishers {
 		pwg.Go(func() {
-			for pubCtx.Err() == nil {
+			for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
 				n := next.Add(1) - 1
 				if o.Updates > 0 && n >= int64(o.Updates) {
 					return
 				}
 				ti := int(n % int64(o.Topics))
 				data := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
-				if err := publish(pubCtx, pubClient, o, topic(ti), data); err != nil {
-					if pubCtx.Err() == nil {
+				if err := publish(ctx, pubClient, o, o.topic(ti), data); err != nil {
+					if ctx.Err() == nil {
 						failed.Add(1)
 					}
 					continue
@@ -210,6 +303,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	res.Delivered = delivered.Load()
+	stopLive()
 	o.progressf("bench: deliveries done (%d of %d)", res.Delivered, res.Expected)
 	res.DeliveryElapsed = lat.lastAt().Sub(start)
 	if res.DeliveryElapsed <= 0 {
@@ -263,7 +357,7 @@ func churn(ctx context.Context, c *http.Client, o Options) (ok, failed uint64) {
 			// Not cut by the end of the run: a cycle that started finishes.
 			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer ccancel()
-			if err := connectOnce(cctx, c, o, topic(i%o.Topics)); err != nil {
+			if err := connectOnce(cctx, c, o, o.query(i%o.Topics)); err != nil {
 				failN.Add(1)
 			} else {
 				okN.Add(1)
@@ -273,8 +367,8 @@ func churn(ctx context.Context, c *http.Client, o Options) (ok, failed uint64) {
 }
 
 // connectOnce opens a subscription, waits for its first bytes and closes it.
-func connectOnce(ctx context.Context, c *http.Client, o Options, t string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?topic="+url.QueryEscape(t), nil)
+func connectOnce(ctx context.Context, c *http.Client, o Options, query string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?"+query, nil)
 	if err != nil {
 		return err
 	}
@@ -293,7 +387,7 @@ func connectOnce(ctx context.Context, c *http.Client, o Options, t string) error
 	return err
 }
 
-func subscribe(ctx context.Context, c *http.Client, o Options, t string, connected chan<- error, sem chan struct{}, delivered *atomic.Uint64, lat *latencies) {
+func subscribe(ctx context.Context, c *http.Client, o Options, query string, connected chan<- error, sem chan struct{}, delivered *atomic.Uint64, lat *latencies) {
 	released := false
 	release := func(err error) {
 		if !released {
@@ -303,7 +397,7 @@ func subscribe(ctx context.Context, c *http.Client, o Options, t string, connect
 		}
 	}
 	defer release(errors.New("subscription ended before it was established"))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?topic="+url.QueryEscape(t), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.HubURL+"?"+query, nil)
 	if err != nil {
 		release(err)
 		return

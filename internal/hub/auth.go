@@ -33,11 +33,14 @@ type presented struct {
 func extractToken(r *http.Request, g generation) (presented, error) {
 	if hs := r.Header.Values("Authorization"); len(hs) > 0 {
 		if len(hs) > 1 {
-			return presented{}, errMalformedAuth
+			return presented{}, errMalformedAuth("several Authorization headers")
 		}
 		scheme, raw, ok := strings.Cut(hs[0], " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || len(hs[0]) < minHeaderLen {
-			return presented{}, errMalformedAuth
+		switch {
+		case !ok || !strings.EqualFold(scheme, "Bearer"):
+			return presented{}, errMalformedAuth(`want "Bearer <token>"`)
+		case len(hs[0]) < minHeaderLen:
+			return presented{}, errMalformedAuth("the token is too short to be a JWT")
 		}
 		return presented{raw: strings.TrimSpace(raw)}, nil
 	}
@@ -71,7 +74,7 @@ func (h *Hub) verify(r *http.Request, v *token.Verifier, p presented) (*token.Cl
 	// minted for another hub sharing the key would pass.
 	c, err := v.Verify(p.raw, h.cfg.ResourceIdentifier)
 	if err != nil {
-		return nil, errInvalidToken(err)
+		return nil, h.tokenError(v, err)
 	}
 	if c.Format == token.FormatAccessToken && h.cfg.ResourceIdentifier == "" {
 		return nil, errInvalidToken(errNoResourceIdentifier)
@@ -110,16 +113,21 @@ func genOf(c *token.Claims) generation {
 	return gen07
 }
 
-func requestScheme(r *http.Request) string {
+// requestScheme is the scheme the client used: https over TLS, else what
+// a trusted proxy says in X-Forwarded-Proto, else http.
+func (h *Hub) requestScheme(r *http.Request) string {
 	if r.TLS != nil {
 		return "https"
+	}
+	if p := h.forwardedProto(r); p != "" {
+		return p
 	}
 	return "http"
 }
 
 // requestOrigin returns scheme://host of the request as the hub sees it.
-func requestOrigin(r *http.Request) string {
-	return requestScheme(r) + "://" + r.Host
+func (h *Hub) requestOrigin(r *http.Request) string {
+	return h.requestScheme(r) + "://" + r.Host
 }
 
 // resourceID is the metadata's `resource`: the configured resource
@@ -129,7 +137,7 @@ func (h *Hub) resourceID(r *http.Request) string {
 	if h.cfg.ResourceIdentifier != "" {
 		return h.cfg.ResourceIdentifier
 	}
-	return requestOrigin(r) + Path
+	return h.requestOrigin(r) + Path
 }
 
 // hubURL is the absolute hub URL for this request, the base against which
@@ -140,7 +148,7 @@ func (h *Hub) hubURL(r *http.Request) *url.URL {
 			return u
 		}
 	}
-	return &url.URL{Scheme: requestScheme(r), Host: r.Host, Path: Path}
+	return &url.URL{Scheme: h.requestScheme(r), Host: r.Host, Path: Path}
 }
 
 // metadataURL is the RFC 9728 metadata address for this request's hub.
@@ -157,11 +165,11 @@ func (h *Hub) checkCSRF(r *http.Request) error {
 	if o == "" {
 		ref := r.Header.Get("Referer")
 		if ref == "" {
-			return errCSRF
+			return errCSRF("the request has neither an Origin nor a Referer header")
 		}
 		u, err := url.Parse(ref)
 		if err != nil || u.Host == "" {
-			return errCSRF
+			return errCSRF("the Referer header is not an absolute URL")
 		}
 		o = u.Scheme + "://" + u.Host
 	}
@@ -170,7 +178,10 @@ func (h *Hub) checkCSRF(r *http.Request) error {
 			return nil
 		}
 	}
-	return errCSRF
+	if len(h.cfg.PublishOrigins) == 0 {
+		return errCSRF("origin " + o + " not in --publish-origin (none is set, so publishing with the cookie is off)")
+	}
+	return errCSRF("origin " + o + " not in --publish-origin")
 }
 
 // originMatches compares an origin against an allowed entry, which may be

@@ -133,7 +133,7 @@ func (b *broadcaster) remove(s *subscriber) {
 		}
 	}
 	delete(b.all, s)
-	if b.allPeak >= 1024 && len(b.all) <= b.allPeak/4 {
+	if b.allPeak >= 64 && len(b.all) <= b.allPeak/4 {
 		b.all = shrinkMap(b.all)
 		b.allPeak = len(b.all)
 	}

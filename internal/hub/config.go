@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/mercurectl/mercurectl/internal/history"
@@ -123,6 +124,13 @@ type Config struct {
 	// answered before CORS: the page is for its own origin only, and may
 	// carry a development token that no other site must read.
 	UI http.Handler
+	// AccessLog writes one info line per request to Logger (a subscription's
+	// when it ends, with why). Refusals are logged even without it.
+	AccessLog bool
+	// TrustedProxies are the peers whose X-Forwarded-For (the client address
+	// of log lines) and X-Forwarded-Proto (the scheme of the derived hub URL)
+	// are believed; from any other peer both headers are ignored.
+	TrustedProxies []netip.Prefix
 	// Logger receives the hub's logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -179,9 +179,15 @@ func (h *Hub) sweepLoop() {
 	}
 }
 
-// ServeHTTP implements http.Handler for the hub path, the metadata path and
-// the subscriptions API.
+// ServeHTTP implements http.Handler for the hub path, the metadata path,
+// the subscriptions API and the debug UI.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lw := &logWriter{ResponseWriter: w, rec: requestLog{r: r, start: h.now()}}
+	defer h.logRequest(&lw.rec)
+	h.route(lw, r)
+}
+
+func (h *Hub) route(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")

@@ -97,7 +97,7 @@ func newParker(h *Hub) *parker {
 // the connection was taken over but cannot be parked, c.nc is set and the
 // handler carries on writing chunks itself.
 func (pk *parker) park(c *conn, r *http.Request, lastSent uint64) bool {
-	if pk == nil || r.TLS != nil || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+	if !pk.parkable(r) {
 		return false
 	}
 	p := pk.openPoller()
@@ -146,6 +146,21 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// parkable reports whether the stream of r will be parked: a plain
+// HTTP/1.1 request on a socket, with parking on.
+func (pk *parker) parkable(r *http.Request) bool {
+	if pk == nil || r.TLS != nil || r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return false
+	}
+	switch r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr, *net.UnixAddr:
+		return true
+	}
+	// Not a socket (an in-memory connection, say): nothing to poll, and no
+	// poller goroutine is started for it.
+	return false
 }
 
 // openPoller returns the poller, opened at the first park: a hub that
@@ -332,6 +347,12 @@ func (pc *parkedConn) wake() {
 
 func (pc *parkedConn) requestEnd(r endReason) {
 	pc.end.CompareAndSwap(uint32(endNone), uint32(r))
+	switch r {
+	case endShutdown:
+		pc.s.end(goneShutdown)
+	case endStalled:
+		pc.s.end(goneSlowReader)
+	}
 	pc.wake()
 }
 
@@ -346,6 +367,9 @@ func (pc *parkedConn) run() {
 	}
 	ev := poll.Event(pc.events.Swap(0))
 	end := endReason(pc.end.Load())
+	if ev.Hangup() {
+		pc.s.end(goneClient)
+	}
 	if pc.catching {
 		// The catch-up goroutine owns the socket: interrupt it.
 		if ev.Hangup() {
@@ -370,6 +394,7 @@ func (pc *parkedConn) run() {
 		n, err := pc.write(pc.pending)
 		switch {
 		case err != nil:
+			pc.s.end(writeGone(err))
 			pc.finishLocked(false)
 			return
 		case n < len(pc.pending):
@@ -381,6 +406,7 @@ func (pc *parkedConn) run() {
 	}
 	batch, lagging, flags := pc.s.take(nil)
 	if flags&flagExpire != 0 {
+		pc.s.end(pc.s.deadlineReason())
 		pc.finishLocked(true)
 		return
 	}
@@ -395,8 +421,7 @@ func (pc *parkedConn) run() {
 			continue
 		}
 		if bp == nil {
-			bp = bufPool.Get().(*[]byte)
-			buf = (*bp)[:chunkReserve]
+			bp, buf = getBuf()
 		}
 		buf = append(buf, q.ev...)
 		pc.lastSent = q.u.Seq
@@ -405,8 +430,8 @@ func (pc *parkedConn) run() {
 		if flags&flagHeartbeat == 0 {
 			return
 		}
-		bp = bufPool.Get().(*[]byte)
-		buf = append((*bp)[:chunkReserve], ":\n"...)
+		bp, buf = getBuf()
+		buf = append(buf, ":\n"...)
 	}
 	buf, start := frameChunk(buf)
 	*bp = buf
@@ -417,6 +442,7 @@ func (pc *parkedConn) run() {
 	switch {
 	case err != nil:
 		putBuf(bp)
+		pc.s.end(writeGone(err))
 		pc.finishLocked(false)
 	case n < len(out):
 		pc.pending, pc.pendBuf = out[n:], bp
@@ -428,6 +454,13 @@ func (pc *parkedConn) run() {
 	default:
 		putBuf(bp)
 	}
+}
+
+// getBuf takes a write buffer from the pool (of any capacity: the
+// net/http path gives back what it grew), with room for the chunk header.
+func getBuf() (*[]byte, []byte) {
+	bp := bufPool.Get().(*[]byte)
+	return bp, append((*bp)[:0], make([]byte, chunkReserve)...)
 }
 
 // putBuf returns a write buffer to the pool, unless a large batch grew it.
@@ -502,6 +535,7 @@ func (pc *parkedConn) catchUp(ctx context.Context, cancel context.CancelFunc) {
 	if pc.pending != nil {
 		if err = writeRaw(pc.nc, pc.pending, h.cfg.DispatchTimeout); err != nil {
 			c.failed = true
+			pc.s.end(writeGone(err))
 		}
 		pc.releasePending()
 	}
@@ -516,6 +550,10 @@ func (pc *parkedConn) catchUp(ctx context.Context, cancel context.CancelFunc) {
 		}
 	}
 	_ = pc.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		// A hang-up or an end asked for has recorded its reason already.
+		c.endedBy(err)
+	}
 
 	pc.mu.Lock()
 	pc.catching, pc.cancel = false, nil

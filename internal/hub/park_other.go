@@ -19,6 +19,7 @@ type parkedConn struct{}
 func newParker(*Hub) *parker { return nil }
 
 func (*parker) park(*conn, *http.Request, uint64) bool { return false }
+func (*parker) parkable(*http.Request) bool            { return false }
 func (*parker) endAll()                                {}
 func (*parker) close()                                 {}
 func (*parker) sweep(time.Time)                        {}

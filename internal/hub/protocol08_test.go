@@ -112,7 +112,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	// Its challenges point at no metadata document.
 	resp, body = confDo(t, anon, http.MethodGet, "match=t", bearer(tok), "")
 	confStatus(t, "anonymous hub, a token", resp, body, http.StatusUnauthorized)
-	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_token", error_description="invalid token: this hub has no subscriber key, so it accepts anonymous subscribers only"` {
 		t.Errorf("anonymous hub, a token: WWW-Authenticate = %q", got)
 	}
 	resp, body = confPublishRaw(t, anon, nil, "topic=t")

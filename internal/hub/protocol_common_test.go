@@ -109,12 +109,22 @@ func confChallenge(tb testing.TB, what string, th *testHub, resp *http.Response,
 	case "":
 		want = []string{`Bearer resource_metadata="` + confMetadataURL(th) + `"`}
 	default:
-		want = []string{`Bearer error="` + code + `", resource_metadata="` + confMetadataURL(th) + `"`}
+		// The reason is checked by TestRefusalReasons; here only that
+		// there is one, in the RFC 6750 character set.
+		want = []string{`Bearer error="` + code + `", error_description="DESC", resource_metadata="` + confMetadataURL(th) + `"`}
+		if len(got) == 1 {
+			if m := confDescription.FindStringSubmatch(got[0]); m != nil {
+				got = []string{strings.Replace(got[0], m[0], `error_description="DESC"`, 1)}
+			}
+		}
 	}
 	if !slices.Equal(got, want) {
 		tb.Errorf("%s: WWW-Authenticate = %q, want %q", what, got, want)
 	}
 }
+
+// confDescription matches a non-empty RFC 6750 error_description.
+var confDescription = regexp.MustCompile(`error_description="[\x20\x21\x23-\x5b\x5d-\x7e]+"`)
 
 // confRaw is an open subscription whose body is kept byte for byte.
 type confRaw struct {
@@ -773,6 +783,15 @@ func TestResponseHeaders(t *testing.T) {
 		"Pragma":            "no-cache",
 		"Expire":            "0",
 		"X-Accel-Buffering": "no",
+	}
+	if testParking.Load() {
+		// A parked stream ends with its connection, so the client must
+		// not pool it (docs/protocol.md#parked-streams). Go's client
+		// consumes "Connection: close" into resp.Close.
+		delete(want, "Connection")
+		if !s.resp.Close {
+			t.Error("a parked stream's response does not tell the client to close the connection")
+		}
 	}
 	for k, v := range confSecurityHeaders {
 		want[k] = v

@@ -16,6 +16,7 @@ import (
 	"github.com/mercurectl/mercurectl/internal/history"
 	"github.com/mercurectl/mercurectl/internal/match"
 	"github.com/mercurectl/mercurectl/internal/sse"
+	"github.com/mercurectl/mercurectl/internal/token"
 )
 
 // maxPublishTopics caps the topics of one update
@@ -60,6 +61,9 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 	if p.raw == "" {
 		return "", errNoToken
 	}
+	if h.cfg.PublisherVerifier == nil {
+		return "", errNoPublisherKey
+	}
 	claims, err := h.verify(r, h.cfg.PublisherVerifier, p)
 	if err != nil {
 		return "", err
@@ -90,7 +94,7 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 	defer h.selectors.release(grants...)
 	for _, t := range u.Topics {
 		if !granted(h.cache, grants, t) {
-			return "", errForbidden("the token does not grant publishing to " + strconv.Quote(t))
+			return "", errForbidden(notGranted(t, claims))
 		}
 	}
 
@@ -99,10 +103,40 @@ func (h *Hub) publish(w http.ResponseWriter, r *http.Request, g *generation) (st
 		return "", storeError(err)
 	}
 	h.metrics.updates.Inc()
+	if rec := recordOf(w); rec != nil {
+		rec.gen, rec.updateID, rec.topics = *g, u.ID, len(u.Topics)
+	}
 	if h.log.Enabled(r.Context(), -4) {
 		h.log.Debug("update published", "id", u.ID, "topic", u.Topics[0], "private", u.Private)
 	}
 	return u.ID, nil
+}
+
+// notGranted says that topic is outside what the token lets its bearer
+// publish, and what the token does grant.
+func notGranted(topic string, c *token.Claims) string {
+	claim := "the publish claim (mercure.publish)"
+	if c.Format == token.FormatAccessToken {
+		claim = "the publish authorization details"
+	}
+	msg := "topic " + topic + " not granted by " + claim
+	if len(c.Publish) == 0 {
+		return msg + ", which grants nothing"
+	}
+	const shown = 5
+	var grants []string
+	for _, g := range c.Publish[:min(len(c.Publish), shown)] {
+		if g.Type != "" {
+			grants = append(grants, g.Match+" ("+g.Type+")")
+		} else {
+			grants = append(grants, g.Match)
+		}
+	}
+	msg += "; it grants " + strings.Join(grants, ", ")
+	if n := len(c.Publish) - shown; n > 0 {
+		msg += " and " + strconv.Itoa(n) + " more"
+	}
+	return msg
 }
 
 func granted(c *match.Cache, grants []*match.Selector, topic string) bool {

@@ -121,7 +121,7 @@ func (r *selectorRegistry) releaseLocked(sels []*match.Selector) {
 		delete(r.byPtr, sel)
 		r.cache.Forget(sel)
 	}
-	if r.peak >= 1024 && len(r.byKey) <= r.peak/4 {
+	if r.peak >= 64 && len(r.byKey) <= r.peak/4 {
 		r.byKey = shrinkMap(r.byKey)
 		r.byPtr = shrinkMap(r.byPtr)
 		r.peak = len(r.byKey)

@@ -297,8 +297,8 @@ func TestSubscriptionBudget(t *testing.T) {
 			}
 			return fmt.Sprintf("%04d", i) + strings.Repeat("a", 4092)
 		}), http.StatusBadRequest, "at most 65536 bytes"},
-		{"4 KiB of general URL patterns", repeat("match_urlpattern", 4, func(i int) string { return general(i, 1024) }), http.StatusOK, ""},
-		{"more general URL patterns", repeat("match_urlpattern", 5, func(i int) string { return general(i, 1024) }), http.StatusBadRequest, "at most 4096 bytes"},
+		{"2 KiB of general URL patterns", repeat("match_urlpattern", 2, func(i int) string { return general(i, 1024) }), http.StatusOK, ""},
+		{"more general URL patterns", repeat("match_urlpattern", 3, func(i int) string { return general(i, 1024) }), http.StatusBadRequest, "at most 2048 bytes"},
 		{"16 simple URL patterns of 4000 bytes", repeat("match_urlpattern", 16, func(i int) string {
 			return fmt.Sprintf("https://example.com/%02d/", i) + strings.Repeat("a", 3970) + "/:id"
 		}), http.StatusOK, ""},

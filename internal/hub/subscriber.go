@@ -45,6 +45,14 @@ type subscriber struct {
 	subs []subscription
 
 	deadline time.Time // zero: none; set before registration, then read-only
+	// expiry says that deadline is the token's expiry rather than the
+	// write timeout.
+	expiry bool
+
+	// rec is the request's log record (nil without one); gone is the
+	// goneReason of its end, written by whatever ends the stream.
+	rec  *requestLog
+	gone atomic.Uint32
 
 	// stamp is the Seq of the last update dispatch looked at for this
 	// subscriber; only the (serial) dispatch path touches it.
@@ -65,6 +73,14 @@ type subscriber struct {
 
 func newSubscriber(limit int) *subscriber {
 	return &subscriber{limit: limit, notify: make(chan struct{}, 1)}
+}
+
+// deadlineReason is why a subscription that reached its deadline ends.
+func (s *subscriber) deadlineReason() goneReason {
+	if s.expiry {
+		return goneTokenExpired
+	}
+	return goneWriteTimeout
 }
 
 func (s *subscriber) wake() {

@@ -375,6 +375,9 @@ func (h *Hub) authorizeAPI(r *http.Request) (generation, error) {
 	if p.raw == "" {
 		return genUnknown, errNoToken
 	}
+	if h.cfg.SubscriberVerifier == nil {
+		return genUnknown, errNoSubscriberKey
+	}
 	claims, err := h.verify(r, h.cfg.SubscriberVerifier, p)
 	if err != nil {
 		return genUnknown, err
@@ -393,10 +396,12 @@ func (h *Hub) authorizeAPI(r *http.Request) (generation, error) {
 			return g, nil
 		}
 	}
+	// The path only: a draft-07 query may carry the token itself.
+	msg := "the token's subscribe grants do not match " + r.URL.EscapedPath() + ", so it cannot read the subscriptions API there"
 	if g == gen07 {
-		return g, &httpError{status: http.StatusUnauthorized, msg: "the token does not grant subscribing to this URL"}
+		return g, &httpError{status: http.StatusUnauthorized, msg: msg}
 	}
-	return g, errForbidden("the token does not grant subscribing to this URL")
+	return g, errForbidden(msg)
 }
 
 // snapshot returns the newest dispatched update id ("earliest" when none)

@@ -157,7 +157,7 @@ func (x *Index[V]) Delete(s *Selector) {
 // of its peak size (and the peak was large enough to matter), and the peak
 // to track from then on.
 func shrink[K comparable, E any](m map[K]E, peak int) (map[K]E, int) {
-	if peak < 1024 || len(m) > peak/4 {
+	if peak < 64 || len(m) > peak/4 {
 		return m, peak
 	}
 	out := make(map[K]E, len(m))

@@ -182,6 +182,10 @@ func compileTemplate(s string) *template {
 					return nil
 				}
 				i += 2
+			case r < utf8.RuneSelf:
+				if !asciiLiterals[r] {
+					return nil
+				}
 			case !unicode.Is(templateLiterals, r):
 				return nil
 			}
@@ -309,6 +313,14 @@ func validVarname(name string) bool {
 	}
 	return true
 }
+
+// asciiLiterals is templateLiterals for ASCII, as a table.
+var asciiLiterals = func() (t [utf8.RuneSelf]bool) {
+	for r := range rune(utf8.RuneSelf) {
+		t[r] = unicode.Is(templateLiterals, r)
+	}
+	return t
+}()
 
 // templateLiterals are the characters allowed outside expressions (RFC 6570
 // section 2.1, with the apostrophe as erratum 6937 allows), besides %XX.

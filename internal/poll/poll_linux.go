@@ -5,7 +5,9 @@ package poll
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,12 +55,15 @@ type slot struct {
 	gen int32
 }
 
-// Poller is one epoll instance and the goroutine that waits on it.
+// Poller is one epoll instance and the goroutine that waits on it. The
+// goroutine does not block a thread in epoll_wait: the epoll descriptor is
+// itself non-blocking and watched by the Go runtime's poller (an epoll
+// instance is readable while it has events), so the goroutine parks like
+// any network read. A blocking epoll_wait would hold the process's only P
+// with GOMAXPROCS=1 until the runtime noticed the blocked system call.
 type Poller struct {
-	epfd int
-	// wakefd is an eventfd in the epoll set: Close writes to it to end the
-	// wait.
-	wakefd int
+	f  *os.File // the epoll instance
+	rc syscall.RawConn
 
 	mu     sync.Mutex
 	slots  []slot // indexed by descriptor
@@ -75,21 +80,29 @@ func Open() (*Poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("poll: epoll_create1: %w", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("poll: non-blocking epoll: %w", err)
+	}
+	f := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := f.SyscallConn()
 	if err != nil {
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("poll: eventfd: %w", err)
+		_ = f.Close()
+		return nil, fmt.Errorf("poll: %w", err)
 	}
-	// The eventfd's slot is never used: its events carry the key -1.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		_ = unix.Close(wakefd)
-		_ = unix.Close(epfd)
-		return nil, fmt.Errorf("poll: register the wake-up descriptor: %w", err)
-	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
+	p := &Poller{f: f, rc: rc, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
+}
+
+// ctl runs epoll_ctl while holding the epoll descriptor, so that Close
+// cannot release it (and the number be reused) meanwhile.
+func (p *Poller) ctl(op, fd int, ev *unix.EpollEvent) error {
+	var err error
+	if cerr := p.rc.Control(func(epfd uintptr) { err = unix.EpollCtl(int(epfd), op, fd, ev) }); cerr != nil {
+		return ErrClosed
+	}
+	return err
 }
 
 // Add registers fd, whose events go to h from now on, until Remove. The
@@ -114,7 +127,7 @@ func (p *Poller) Add(fd int, h Handler) (Key, error) {
 	p.n++
 	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: events, Fd: k.fd, Pad: k.gen}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := p.ctl(unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.forget(k)
 		return Key{}, fmt.Errorf("poll: epoll_ctl add: %w", err)
 	}
@@ -128,8 +141,8 @@ func (p *Poller) Remove(k Key) error {
 	if !p.forget(k) {
 		return nil
 	}
-	err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(k.fd), nil)
-	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBADF) {
+	err := p.ctl(unix.EPOLL_CTL_DEL, int(k.fd), nil)
+	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBADF) && !errors.Is(err, ErrClosed) {
 		return fmt.Errorf("poll: epoll_ctl del: %w", err)
 	}
 	return nil
@@ -164,13 +177,9 @@ func (p *Poller) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	var one [8]byte
-	one[0] = 1 // an eventfd counter is native-endian; any non-zero value wakes
-	if _, err := unix.Write(p.wakefd, one[:]); err != nil {
-		return fmt.Errorf("poll: wake the poller: %w", err)
-	}
+	err := p.f.Close() // wakes the goroutine's wait with an error
 	<-p.done
-	return errors.Join(unix.Close(p.wakefd), unix.Close(p.epfd))
+	return err
 }
 
 func (p *Poller) loop() {
@@ -179,22 +188,26 @@ func (p *Poller) loop() {
 	ready := make([]Handler, 0, waitBatch)
 	kinds := make([]Event, 0, waitBatch)
 	for {
-		n, err := unix.EpollWait(p.epfd, evs, -1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
+		n := 0
+		var werr error
+		err := p.rc.Read(func(epfd uintptr) bool {
+			for {
+				n, werr = unix.EpollWait(int(epfd), evs, 0)
+				if !errors.Is(werr, unix.EINTR) {
+					break
+				}
 			}
-			// Nothing sensible is left to do with a broken epoll instance;
-			// its users notice through their write errors and timeouts.
+			// Nothing ready: wait in the runtime's poller for the next edge.
+			return werr != nil || n > 0
+		})
+		if err != nil || werr != nil {
+			// Closed; or a broken epoll instance, whose users notice through
+			// their write errors and timeouts.
 			return
 		}
 		ready, kinds = ready[:0], kinds[:0]
 		p.mu.Lock()
 		for _, ev := range evs[:n] {
-			if ev.Fd < 0 {
-				p.mu.Unlock()
-				return // woken by Close
-			}
 			if int(ev.Fd) < len(p.slots) {
 				if s := p.slots[ev.Fd]; s.h != nil && s.gen == ev.Pad {
 					ready = append(ready, s.h)

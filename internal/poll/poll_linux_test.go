@@ -73,6 +73,18 @@ func open(tb testing.TB) *Poller {
 	return p
 }
 
+// watched registers the server end of a new TCP pair with p.
+func watched(tb testing.TB, p *Poller) (k Key, r recorder, server, client *net.TCPConn) {
+	tb.Helper()
+	server, client = tcpPair(tb)
+	r = make(recorder, 16)
+	k, err := p.Add(fdOf(tb, server), r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k, r, server, client
+}
+
 // waitFor returns the first event of r that satisfies ok.
 func waitFor(tb testing.TB, r recorder, what string, ok func(Event) bool) {
 	tb.Helper()
@@ -92,12 +104,7 @@ func waitFor(tb testing.TB, r recorder, what string, ok func(Event) bool) {
 func TestPeerCloseIsAHangup(t *testing.T) {
 	t.Parallel()
 	p := open(t)
-	srv, cli := tcpPair(t)
-	r := make(recorder, 16)
-	k, err := p.Add(fdOf(t, srv), r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, r, _, cli := watched(t, p)
 	if p.Len() != 1 {
 		t.Fatalf("Len = %d after Add", p.Len())
 	}
@@ -120,11 +127,7 @@ func TestPeerCloseIsAHangup(t *testing.T) {
 func TestHalfCloseIsAHangup(t *testing.T) {
 	t.Parallel()
 	p := open(t)
-	srv, cli := tcpPair(t)
-	r := make(recorder, 16)
-	if _, err := p.Add(fdOf(t, srv), r); err != nil {
-		t.Fatal(err)
-	}
+	_, r, _, cli := watched(t, p)
 	if err := cli.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
@@ -136,11 +139,7 @@ func TestHalfCloseIsAHangup(t *testing.T) {
 func TestPeerDataIsNoEvent(t *testing.T) {
 	t.Parallel()
 	p := open(t)
-	srv, cli := tcpPair(t)
-	r := make(recorder, 16)
-	if _, err := p.Add(fdOf(t, srv), r); err != nil {
-		t.Fatal(err)
-	}
+	_, r, _, cli := watched(t, p)
 	waitFor(t, r, "writable", Event.Writable)
 	if _, err := cli.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 		t.Fatal(err)
@@ -199,12 +198,7 @@ func TestWritableAfterAFullBuffer(t *testing.T) {
 func TestRemovedKeysGetNothing(t *testing.T) {
 	t.Parallel()
 	p := open(t)
-	srv, cli := tcpPair(t)
-	r := make(recorder, 16)
-	k, err := p.Add(fdOf(t, srv), r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, r, _, cli := watched(t, p)
 	waitFor(t, r, "writable", Event.Writable)
 	if err := p.Remove(k); err != nil {
 		t.Fatal(err)
@@ -212,11 +206,7 @@ func TestRemovedKeysGetNothing(t *testing.T) {
 	_ = cli.Close()
 	// A registration made after the hangup proves the poller had the
 	// chance to deliver it.
-	srv2, _ := tcpPair(t)
-	r2 := make(recorder, 16)
-	if _, err := p.Add(fdOf(t, srv2), r2); err != nil {
-		t.Fatal(err)
-	}
+	_, r2, _, _ := watched(t, p)
 	waitFor(t, r2, "writable", Event.Writable)
 	for {
 		select {

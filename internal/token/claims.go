@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -134,7 +135,14 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 			}
 		}
 		if !trusted {
-			return cs, invalidError("token issuer is not trusted")
+			if !hasIss {
+				return cs, invalidError("token has no issuer (iss); trusted: " + strings.Join(issuers, ", "))
+			}
+			iss := c.Issuer
+			if strings.TrimSpace(iss) == "" || strings.ContainsAny(iss, " \"") {
+				iss = strconv.Quote(iss)
+			}
+			return cs, invalidError("token issuer " + iss + " is not trusted; trusted: " + strings.Join(issuers, ", "))
 		}
 	}
 	if audience != "" {
@@ -145,8 +153,14 @@ func buildClaims(m map[string]json.RawMessage, format Format, audience string, i
 				break
 			}
 		}
-		if !found {
-			return cs, invalidError("token audience does not include this hub")
+		switch {
+		case found:
+		case len(aud) == 0:
+			return cs, invalidError("token has no audience (aud); this hub is " + audience)
+		case len(aud) == 1:
+			return cs, invalidError("audience " + aud[0] + " is not " + audience)
+		default:
+			return cs, invalidError("audience [" + strings.Join(aud, ", ") + "] does not include " + audience)
 		}
 	}
 	if c.ClientID, _, err = optString(m, claimClientID); err != nil {

@@ -162,7 +162,7 @@ func TestJWKSVerify(t *testing.T) {
 		{name: "Ed25519 by kid", alg: "EdDSA", header: map[string]any{"kid": "o"}, key: k.ed},
 		{name: "oct by kid", alg: "HS256", header: map[string]any{"kid": "h"}, key: []byte(secret)},
 		{name: "no kid tries every key for the alg", alg: "ES256", header: map[string]any{}, key: k.ec256},
-		{name: "no kid, no key of that type", alg: "ES512", header: map[string]any{}, key: k.ec521, wantErr: "no key matches"},
+		{name: "no kid, no key of that type", alg: "ES512", header: map[string]any{}, key: k.ec521, wantErr: "the JWKS has no ES512 key"},
 		{name: "kid of a P-384 key for ES256", alg: "ES256", header: map[string]any{"kid": "e384"}, key: k.ec256, wantErr: "unknown key id"},
 		{name: "kid of a key restricted to RS384", alg: "RS256", header: map[string]any{"kid": "r384"}, key: k.rsa2, wantErr: "unknown key id"},
 		{name: "kid of an encryption key", alg: "ES256", header: map[string]any{"kid": "enc"}, key: k.ec256b, wantErr: "unknown key id"},

@@ -1,10 +1,14 @@
 package token
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +27,19 @@ type invalidError string
 
 func (e invalidError) Error() string        { return ErrInvalid.Error() + ": " + string(e) }
 func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// ErrSignature is matched (besides ErrInvalid) by the error of a token whose
+// signature does not verify with the verifier's keys, so that a hub can say
+// which of its keys that was.
+var ErrSignature = errors.New("signature is invalid")
+
+// signatureError is a signature that does not verify.
+type signatureError struct{}
+
+func (signatureError) Error() string { return ErrInvalid.Error() + ": " + ErrSignature.Error() }
+func (signatureError) Is(target error) bool {
+	return target == ErrInvalid || target == ErrSignature
+}
 
 // DefaultCacheSize is the number of verified tokens a Verifier remembers when
 // VerifierConfig.CacheSize is 0: enough for every publisher and subscriber of
@@ -184,14 +201,31 @@ func formatOf(header map[string]any) Format {
 
 // checkTimes enforces exp and nbf (zero = absent) without leeway: a token is
 // valid from nbf inclusive to exp exclusive (RFC 7519 sections 4.1.4, 4.1.5).
+// The error says how far off the clock is, which tells an expired token
+// from a clock that is skewed.
 func checkTimes(exp, nbf, now time.Time) error {
 	if !exp.IsZero() && !now.Before(exp) {
-		return invalidError("token is expired")
+		return invalidError("token expired " + Since(now.Sub(exp)) + " ago (exp " + exp.UTC().Format(time.RFC3339) + ")")
 	}
 	if !nbf.IsZero() && now.Before(nbf) {
-		return invalidError("token is not valid yet")
+		return invalidError("token is not valid yet: its nbf is in " + Since(nbf.Sub(now)) + " (" + nbf.UTC().Format(time.RFC3339) + ")")
 	}
 	return nil
+}
+
+// Since writes a duration the way people say it, rounded to the largest
+// unit that matters: "45s", "3m", "5h", "12d".
+func Since(d time.Duration) string {
+	unit, name := 24*time.Hour, "d"
+	switch {
+	case d < time.Minute-time.Second/2:
+		unit, name = time.Second, "s"
+	case d < time.Hour-time.Minute/2:
+		unit, name = time.Minute, "m"
+	case d < 48*time.Hour-time.Hour/2:
+		unit, name = time.Hour, "h"
+	}
+	return strconv.Itoa(int(d.Round(unit)/unit)) + name
 }
 
 // mapError turns a parser error into a client-safe invalidError.
@@ -201,17 +235,38 @@ func (v *Verifier) mapError(tok *jwt.Token, err error) error {
 	case errors.As(err, &ie):
 		return ie
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return invalidError("token is malformed")
+		// The parser's detail ("could not base64 decode header", "token
+		// contains an invalid number of segments") never quotes the token.
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "token is malformed") || len(msg) > 200 {
+			msg = "token is malformed"
+		}
+		return invalidError(msg)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		if tok != nil && tok.Method != nil && tok.Method.Alg() != v.alg {
-			return invalidError("unexpected signing algorithm")
+			return v.algError(tok)
 		}
-		return invalidError("signature is invalid")
+		return signatureError{}
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return invalidError("unexpected signing algorithm")
+		return v.algError(tok)
 	default:
 		return invalidError("token is malformed")
 	}
+}
+
+// algError refuses a token signed with another algorithm than the one
+// configured, naming both.
+func (v *Verifier) algError(tok *jwt.Token) error {
+	alg := "no alg"
+	if tok != nil {
+		if a, ok := tok.Header["alg"].(string); ok {
+			if len(a) > 16 {
+				a = a[:16] + "…"
+			}
+			alg = strconv.Quote(a)
+		}
+	}
+	return invalidError("unexpected signing algorithm " + alg + ": this hub accepts " + v.alg + " only")
 }
 
 // verifyState carries one verification through the parser's key callback.
@@ -223,7 +278,7 @@ type verifyState struct {
 func (s *verifyState) keyFunc(t *jwt.Token) (any, error) {
 	v := s.v
 	if t.Method == nil || t.Method.Alg() != v.alg { // also enforced by WithValidMethods
-		return nil, invalidError("unexpected signing algorithm")
+		return nil, v.algError(t)
 	}
 	if _, ok := t.Header["crit"]; ok {
 		return nil, invalidError("unsupported critical header parameter")
@@ -255,7 +310,7 @@ func (s *verifyState) keyFunc(t *jwt.Token) (any, error) {
 		}
 		keys = append(keys, j.all(v.alg)...)
 		if len(keys) == 0 {
-			return nil, invalidError("no key matches the token")
+			return nil, invalidError("the token has no kid, and the JWKS has no " + v.alg + " key")
 		}
 		return verificationKeys(keys), nil
 	}
@@ -269,7 +324,10 @@ func (s *verifyState) keyFunc(t *jwt.Token) (any, error) {
 	if v.key != nil {
 		return v.key, nil // a kid the JWKS does not know may name the configured key
 	}
-	return nil, invalidError("unknown key id")
+	if len(kid) > 64 {
+		kid = kid[:64] + "…"
+	}
+	return nil, invalidError("unknown key id " + strconv.Quote(kid) + ": the JWKS has no " + v.alg + " key with it")
 }
 
 // verificationKeys returns one key as is, several as a jwt.VerificationKeySet.
@@ -341,4 +399,36 @@ func (c *verifiedCache) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)
+}
+
+// Describe says what the verifier checks signatures with, for start-up
+// logs: "HMAC (HS256)", "RSA key (RS256)", "JWKS https://idp/keys (RS256)",
+// or both a key and a JWKS. It never includes key material.
+func (v *Verifier) Describe() string {
+	if v == nil {
+		return "none"
+	}
+	var parts []string
+	if v.key != nil {
+		parts = append(parts, keyKind(v.key))
+	}
+	if j := v.cfg.JWKS; j != nil {
+		parts = append(parts, "JWKS "+j.url)
+	}
+	return strings.Join(parts, " + ") + " (" + v.alg + ")"
+}
+
+// keyKind names the kind of a parsed verification key.
+func keyKind(key any) string {
+	switch key.(type) {
+	case []byte:
+		return "HMAC secret"
+	case *rsa.PublicKey:
+		return "RSA public key"
+	case *ecdsa.PublicKey:
+		return "ECDSA public key"
+	case ed25519.PublicKey:
+		return "Ed25519 public key"
+	}
+	return "key"
 }

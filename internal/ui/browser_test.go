@@ -112,7 +112,7 @@ func TestDebugUIInBrowser(t *testing.T) {
 	state := t.TempDir()
 	addrFile := filepath.Join(state, "addr")
 	serve := exec.Command(bin, "serve", "--dev", "--addr", "127.0.0.1:0", "--addr-file", addrFile,
-		"--transport", "memory", "--log-format", "json")
+		"--transport", "memory", "--log-format", "json", "--subscriptions")
 	serve.Env = cleanEnv("HOME="+state, "XDG_STATE_HOME="+filepath.Join(state, "state"))
 	stderr := &lockedBuffer{}
 	serve.Stderr = stderr

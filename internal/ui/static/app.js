@@ -340,9 +340,15 @@ $('publish-form').addEventListener('submit', async (e) => {
 // ---- active subscriptions ----------------------------------------------------
 
 let watcher = null;
+let watchedGen = null;
+let watchLive = false;
 const active = new Map();
 
 function renderSubscriptions() {
+  if (watchLive) {
+    setStatus($('subs-status'), `Live: ${active.size} active draft-0${watchedGen} subscription${active.size === 1 ? '' : 's'} ` +
+      `(each generation's API lists its own; ${watchedGen === 7 ? 'a draft-08 access token' : 'a draft-07 token'} lists the others).`);
+  }
   const body = $('subs-body');
   body.replaceChildren();
   for (const d of [...active.values()].sort((a, b) => a.id.localeCompare(b.id))) {
@@ -367,6 +373,8 @@ async function watchSubscriptions() {
   const doc = await res.json();
   active.clear();
   for (const d of doc.subscriptions ?? []) active.set(d.id, d);
+  watchedGen = gen;
+  watchLive = false;
   renderSubscriptions();
   const etag = res.headers.get('ETag');
   const cursor = gen === 7 ? doc.lastEventID : etag ? etag.replace(/^W\//, '').replace(/^"|"$/g, '') : '';
@@ -380,7 +388,10 @@ async function watchSubscriptions() {
         renderSubscriptions();
       } catch { /* not a subscription document */ }
     },
-    onState: (state, text) => setStatus(status, state === 'open' ? `Live: ${active.size} active.` : text, state === 'error' ? 'error' : ''),
+    onState: (state, text) => {
+      watchLive = state === 'open';
+      if (watchLive) renderSubscriptions(); else setStatus(status, text, state === 'error' ? 'error' : '');
+    },
   });
   watcher.run();
 }

@@ -70,12 +70,16 @@ try {
   step('the development token is in the page, decoded');
   const tok = await page.getByRole('textbox', { name: 'Token', exact: true }).inputValue();
   if (tok !== env('MERCURE_JWT')) throw new Error('the page does not hold the development token');
-  await page.getByText('draft-07 legacy token').waitFor();
+  await page.locator('#token-decoded').getByText('draft-07 legacy token').waitFor();
 
   step('subscribe by label, with the development token');
   await page.getByLabel('Topic selector').fill(topic);
   await page.getByRole('button', { name: 'Subscribe', exact: true }).click();
   await subscribed();
+
+  step('the subscription is listed live in Active subscriptions');
+  const subs = page.getByRole('region', { name: 'Active subscriptions' });
+  await subs.getByText(topic).first().waitFor();
 
   step('publish from the page');
   await publishFromPage('{"title": "from the page"}');
@@ -114,6 +118,18 @@ try {
   await publishFromPage('{"title": "after the reconnection", "tags": ["live", "ui"]}');
   await waitEvent('"title": "after the reconnection"');
   if (await events.getByText('a private update').count() !== 1) throw new Error('the reconnection replayed events already shown');
+
+  step('mint a draft-08 access token in the page and subscribe with it');
+  await page.getByText('Mint a token with the development key').click();
+  await page.getByLabel('Token format').selectOption('rfc9068');
+  await page.getByRole('button', { name: 'Mint token' }).click();
+  await page.locator('#token-decoded').getByText('draft-08 access token').waitFor();
+  await page.getByRole('textbox', { name: 'Last-Event-ID' }).fill('');
+  await page.getByRole('button', { name: 'Subscribe', exact: true }).click();
+  await subscribed();
+  if (!(await status.textContent()).includes('draft-08, with the token')) throw new Error(`not draft-08: ${await status.textContent()}`);
+  await publishFromPage('a private draft-08 update', { priv: true });
+  await waitEvent('a private draft-08 update');
 
   step('screenshot');
   await page.screenshot({ path: env('SCREENSHOT'), fullPage: true });
