@@ -175,6 +175,12 @@ var byteUnits = []struct {
 	{"B", 1},
 }
 
+// bytes returns the size as a count of bytes; Set never accepts a negative
+// size.
+func (b byteSize) bytes() uint64 {
+	return uint64(max(b, 0)) //nolint:gosec // G115: clamped to 0 or more just before
+}
+
 // String implements pflag.Value, with the largest binary unit that divides
 // the size exactly.
 func (b *byteSize) String() string {

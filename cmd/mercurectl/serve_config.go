@@ -200,7 +200,7 @@ func (o *serveOptions) hubConfig(store history.Store, pub, sub *token.Verifier, 
 // storeOptions are what opening the history store needs besides the DSN.
 func (o *serveOptions) storeOptions(logger *slog.Logger) storeOptions {
 	return storeOptions{
-		Retention: history.Retention{MaxUpdates: o.HistorySize, MaxBytes: uint64(o.HistoryMaxBytes), MaxAge: o.HistoryMaxAge},
+		Retention: history.Retention{MaxUpdates: o.HistorySize, MaxBytes: o.HistoryMaxBytes.bytes(), MaxAge: o.HistoryMaxAge},
 		Getenv:    o.Getenv,
 		Logger:    logger.With("component", "history"),
 		Now:       o.Now,

@@ -713,40 +713,46 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 			if err != nil {
 				return err
 			}
-			var cur [2]*bbolt.Cursor
-			var keys, vals [2][]byte
-			for k, name := range kindBuckets {
-				start := max(after+1, fronts[k])
+			// One head per kind: its cursor and the entry it is on.
+			type head struct {
+				c     *bbolt.Cursor
+				k, v  []byte
+				event bool
+			}
+			heads := make([]*head, 0, len(kindBuckets))
+			for kd, name := range kindBuckets {
+				start := max(after+1, fronts[kd])
 				if start > until {
 					continue
 				}
-				cur[k] = tx.Bucket(name).Cursor()
+				h := &head{c: tx.Bucket(name).Cursor(), event: kind(kd) == kindEvent}
 				var key [8]byte
 				binary.BigEndian.PutUint64(key[:], start)
-				keys[k], vals[k] = cur[k].Seek(key[:])
+				h.k, h.v = h.c.Seek(key[:])
+				heads = append(heads, h)
 			}
 			for len(buf) < chunk {
-				// The next update is the smaller key of the two cursors.
-				k := -1
-				for i := range keys {
-					if keys[i] != nil && (k < 0 || bytes.Compare(keys[i], keys[k]) < 0) {
-						k = i
+				// The next update is the smaller key of the heads.
+				var next *head
+				for _, h := range heads {
+					if h.k != nil && (next == nil || bytes.Compare(h.k, next.k) < 0) {
+						next = h
 					}
 				}
-				if k < 0 {
+				if next == nil {
 					break
 				}
-				seq := binary.BigEndian.Uint64(keys[k])
+				seq := binary.BigEndian.Uint64(next.k)
 				if seq > until {
 					break
 				}
-				u, err := decodeUpdate(seq, vals[k])
+				u, err := decodeUpdate(seq, next.v)
 				if err != nil {
 					return err
 				}
-				u.SubscriptionEvent = kind(k) == kindEvent
+				u.SubscriptionEvent = next.event
 				buf = append(buf, u)
-				keys[k], vals[k] = cur[k].Next()
+				next.k, next.v = next.c.Next()
 			}
 			return nil
 		})

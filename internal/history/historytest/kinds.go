@@ -199,11 +199,10 @@ func testRetentionByBytes(t *testing.T, open Opener) {
 				// Sizes from 0 to about 3 units, with one update larger
 				// than the whole bound among the published ones (i = 23)
 				// and among the events (i = 41).
-				n := (i * 37) % 290
-				if i == 23 || i == 41 {
-					n = int(r.MaxBytes) + 1
+				u := sized(fmt.Sprintf("b%03d", i), (i*37)%290, i%3 == 1)
+				for (i == 23 || i == 41) && history.Size(u) <= r.MaxBytes {
+					u.Data += strings.Repeat("x", 64)
 				}
-				u := sized(fmt.Sprintf("b%03d", i), n, i%3 == 1)
 				all = append(all, mustAppend(t, s, u))
 				wantRetained(t, s, Retained(all, r), fmt.Sprintf("after update %d (%d bytes)", i, history.Size(u)))
 			}

@@ -529,9 +529,10 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 		return s.fail(ctx, "scan", err)
 	}
 	cutoff := s.ageCutoff()
-	var its [2]rangeIter
-	for k := range its {
-		its[k] = rangeIter{key: s.keys.streamOf(k), start: "(0-" + strconv.FormatUint(after, 10), until: "0-" + strconv.FormatUint(until, 10), count: scanChunkFirst}
+	its := make([]*rangeIter, 0, len(cnt))
+	for k, c := range cnt {
+		its = append(its, &rangeIter{key: s.keys.streamOf(k), counters: c,
+			start: "(0-" + strconv.FormatUint(after, 10), until: "0-" + strconv.FormatUint(until, 10), count: scanChunkFirst})
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -540,25 +541,25 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 		if s.isClosed() {
 			return history.ErrClosed
 		}
-		k := -1
-		for i := range its {
-			if err := its[i].fill(ctx, s); err != nil {
+		var next *rangeIter
+		for _, it := range its {
+			if err := it.fill(ctx, s); err != nil {
 				return s.fail(ctx, "scan", err)
 			}
-			if len(its[i].buf) > 0 && (k < 0 || its[i].buf[0].seq < its[k].buf[0].seq) {
-				k = i
+			if len(it.buf) > 0 && (next == nil || it.buf[0].seq < next.buf[0].seq) {
+				next = it
 			}
 		}
-		if k < 0 {
+		if next == nil {
 			return nil
 		}
-		e := its[k].buf[0]
-		its[k].buf = its[k].buf[1:]
+		e := next.buf[0]
+		next.buf = next.buf[1:]
 		if e.err != nil {
 			s.logger.Error("skipping stream entry", slog.Uint64("seq", e.seq), slog.Any("error", e.err))
 			continue
 		}
-		if !s.visible(e, cnt[k], cutoff) {
+		if !s.visible(e, next.counters, cutoff) {
 			continue
 		}
 		if err := fn(e.u); err != nil {
@@ -570,6 +571,7 @@ func (s *Store) Scan(ctx context.Context, after, until uint64, fn func(*history.
 // rangeIter reads one stream in chunks for Scan.
 type rangeIter struct {
 	key, start, until string
+	counters          kindCounters // of the stream's kind
 	count             int64
 	buf               []entry
 	done              bool // the last XRANGE reached until
@@ -883,9 +885,9 @@ func (s *Store) deliver(sink history.Sink, streams []redis.XStream, from *[2]str
 		}
 	}
 	horizon := uint64(math.MaxUint64)
-	for k := range msgs {
-		if len(msgs[k]) == readCount {
-			if seq, ok := parseSeq(msgs[k][readCount-1].ID); ok {
+	for _, ms := range msgs {
+		if len(ms) == readCount {
+			if seq, ok := parseSeq(ms[len(ms)-1].ID); ok {
 				horizon = min(horizon, seq)
 			}
 		}
